@@ -1,0 +1,177 @@
+#include "common/grpc_server/server.hpp"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <csignal>
+
+namespace labelloop::grpc_server {
+namespace {
+
+const char* CodeName(grpc::StatusCode code) {
+  static constexpr const char* kNames[] = {
+      "OK",           "CANCELLED",          "UNKNOWN",          "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS",   "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",      "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  auto i = static_cast<size_t>(code);
+  return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
+}
+
+// Counts every call by method and status code and records its latency.
+class MetricsInterceptor : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(grpc::experimental::ServerRpcInfo* info, metrics::Registry* registry)
+      : method_(info->method()), registry_(registry), start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      registry_
+          ->GetCounter("labelloop_grpc_requests_total", "gRPC calls handled",
+                       {{"method", method_}, {"code", CodeName(status.error_code())}})
+          .Increment();
+      registry_
+          ->GetHistogram("labelloop_grpc_request_duration_seconds", "gRPC call latency",
+                         {{"method", method_}})
+          .Observe(seconds);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::string method_;
+  metrics::Registry* registry_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(metrics::Registry* registry) : registry_(registry) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new MetricsInterceptor(info, registry_);
+  }
+
+ private:
+  metrics::Registry* registry_;
+};
+
+}  // namespace
+
+void BlockShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Server::Server(ServerOptions options, metrics::Registry* registry, std::function<bool()> ready)
+    : options_(std::move(options)), registry_(registry), ready_(std::move(ready)) {}
+
+Server::~Server() {
+  stop_ = true;
+  cv_.notify_all();
+  if (health_thread_.joinable()) health_thread_.join();
+  if (server_) server_->Shutdown(std::chrono::system_clock::now());
+}
+
+void Server::AddService(grpc::Service* service) { services_.push_back(service); }
+
+bool Server::Start() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.host + ":" + std::to_string(options_.port),
+                           grpc::InsecureServerCredentials(), &port_);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, options_.keepalive_time_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options_.keepalive_timeout_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  for (auto* s : services_) builder.RegisterService(s);
+  if (registry_ != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
+    f.push_back(std::make_unique<MetricsInterceptorFactory>(registry_));
+    builder.experimental().SetInterceptorCreators(std::move(f));
+  }
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0) {
+    spdlog::error("cannot listen on {}:{}", options_.host, options_.port);
+    return false;
+  }
+  // Start NOT_SERVING; the first health pass flips it once PostgreSQL and Redis answer.
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  health_thread_ = std::thread([this] { HealthLoop(); });
+  spdlog::info("gRPC listening on {}:{}", options_.host, port_);
+  return true;
+}
+
+void Server::HealthLoop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    bool ok = false;
+    try {
+      ok = ready_ ? ready_() : true;
+    } catch (const std::exception& e) {
+      spdlog::warn("readiness check failed: {}", e.what());
+    }
+    lock.lock();
+    if (stop_) break;
+    if (ok != serving_.exchange(ok)) {
+      spdlog::log(ok ? spdlog::level::info : spdlog::level::warn, "health: {}",
+                  ok ? "SERVING" : "NOT_SERVING (PostgreSQL or Redis unreachable)");
+    }
+    server_->GetHealthCheckService()->SetServingStatus(ok);
+    cv_.wait_for(lock, std::chrono::milliseconds(options_.health_interval_ms),
+                 [this] { return stop_.load(); });
+  }
+}
+
+void Server::RequestShutdown() {
+  // Wake WaitForShutdown through the same path as a real signal.
+  kill(getpid(), SIGTERM);
+}
+
+void Server::WaitForShutdown(const std::function<void()>& on_drain) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("received {}, draining (grace {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               options_.shutdown_grace_ms);
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (health_thread_.joinable()) health_thread_.join();
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  serving_ = false;
+  if (on_drain) {
+    try {
+      on_drain();
+    } catch (const std::exception& e) {
+      spdlog::error("drain step failed: {}", e.what());
+    }
+  }
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(options_.shutdown_grace_ms));
+  server_->Wait();
+  server_.reset();
+  spdlog::info("stopped");
+}
+
+}  // namespace labelloop::grpc_server

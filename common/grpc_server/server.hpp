@@ -1,0 +1,72 @@
+// The gRPC server every labelloop service runs: standard health service (SERVING only
+// while the readiness check passes), reflection, keepalive, a max message size,
+// per-RPC Prometheus metrics, and a graceful drain on SIGTERM/SIGINT.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/metrics/metrics.hpp"
+
+namespace labelloop::grpc_server {
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  int port = 0;  // 0 picks a free port; port() tells which
+  int max_message_bytes = 64 << 20;
+  int keepalive_time_ms = 30000;
+  int keepalive_timeout_ms = 10000;
+  int shutdown_grace_ms = 10000;
+  int health_interval_ms = 1000;
+};
+
+// Blocks SIGTERM and SIGINT in the calling thread and every thread it starts later, so
+// WaitForShutdown can take them with sigwait. Call first thing in main.
+void BlockShutdownSignals();
+
+class Server {
+ public:
+  // `ready` is polled every health_interval_ms; its result is the health status.
+  Server(ServerOptions options, metrics::Registry* registry, std::function<bool()> ready);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void AddService(grpc::Service* service);
+  // Binds and starts serving; false when the port cannot be bound.
+  bool Start();
+  int port() const { return port_; }
+
+  // Blocks until SIGTERM/SIGINT arrives or RequestShutdown() is called, then runs
+  // `on_drain` (stop taking work), and lets in-flight calls finish within the grace
+  // period before cancelling the rest.
+  void WaitForShutdown(const std::function<void()>& on_drain = nullptr);
+  void RequestShutdown();
+
+  bool serving() const { return serving_.load(); }
+
+ private:
+  void HealthLoop();
+
+  ServerOptions options_;
+  metrics::Registry* registry_;
+  std::function<bool()> ready_;
+  std::vector<grpc::Service*> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread health_thread_;
+};
+
+}  // namespace labelloop::grpc_server

@@ -1,0 +1,1 @@
+COMMENT ON SCHEMA dl_manager IS 'The download manager: builds archives of labels, predictions and the classifier. Owned by labelloop-dl-manager; other services read it only through its API or documented views.';

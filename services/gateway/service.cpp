@@ -1,0 +1,15 @@
+#include "services/gateway/service.hpp"
+
+#include "common/grpc_server/request_context.hpp"
+
+namespace labelloop::gateway {
+
+grpc::Status GatewayServiceImpl::GetInfo(grpc::ServerContext* context,
+                                       const v1::GetInfoRequest* /*request*/,
+                                       v1::ServiceInfo* reply) {
+  grpc_server::RequestScope scope(context);
+  runtime_.FillInfo(reply);
+  return grpc::Status::OK;
+}
+
+}  // namespace labelloop::gateway

@@ -1,0 +1,1 @@
+COMMENT ON SCHEMA gateway IS 'The gateway: the public gRPC and HTTP/JSON API, authentication and authorization. Owned by labelloop-gateway; other services read it only through its API or documented views.';

@@ -1,0 +1,1 @@
+COMMENT ON SCHEMA ranking IS 'The uncertainty-ranking service: scores and the order items are labeled in. Owned by labelloop-ranking; other services read it only through its API or documented views.';

@@ -1,0 +1,1 @@
+COMMENT ON SCHEMA training IS 'The training service: durable training jobs, models, metrics and predictions. Owned by labelloop-training; other services read it only through its API or documented views.';

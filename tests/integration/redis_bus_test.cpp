@@ -1,0 +1,93 @@
+// Publisher and subscriber against a private Redis that the test restarts.
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "common/redis/redis.hpp"
+#include "common/testing/testing.hpp"
+
+namespace labelloop {
+namespace {
+
+struct Inbox {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> messages;
+  void Add(const std::string& c, const std::string& p) {
+    std::lock_guard lock(mu);
+    messages.emplace_back(c, p);
+  }
+  bool Has(const std::string& payload) {
+    std::lock_guard lock(mu);
+    for (const auto& m : messages) {
+      if (m.second == payload) return true;
+    }
+    return false;
+  }
+};
+
+TEST(RedisBus, SubscriberGetsMessagesOnEveryChannel) {
+  testing::TempRedis server;
+  redis::Endpoint ep{.host = "127.0.0.1", .port = server.port()};
+  Inbox inbox;
+  redis::Subscriber sub(ep, {"a", "b"},
+                        [&](const std::string& c, const std::string& p) { inbox.Add(c, p); });
+  sub.Start();
+  ASSERT_TRUE(testing::WaitFor([&] { return sub.connected(); }, std::chrono::seconds(5)));
+  redis::Client pub(ep);
+  // Publishing until a subscriber counts avoids racing the SUBSCRIBE confirmation.
+  ASSERT_TRUE(testing::WaitFor([&] { return pub.Publish("a", "one").value_or(0) == 1; },
+                               std::chrono::seconds(5)));
+  EXPECT_EQ(pub.Publish("b", "two"), 1);
+  ASSERT_TRUE(testing::WaitFor([&] { return inbox.Has("one") && inbox.Has("two"); },
+                               std::chrono::seconds(5)));
+  std::lock_guard lock(inbox.mu);
+  EXPECT_EQ(inbox.messages.front().first, "a");
+}
+
+TEST(RedisBus, SubscriberResubscribesAfterRedisRestarts) {
+  testing::TempRedis server;
+  redis::Endpoint ep{.host = "127.0.0.1", .port = server.port()};
+  Inbox inbox;
+  std::atomic<int> connects{0};
+  redis::Subscriber sub(
+      ep, {"labelloop.test"}, [&](const std::string& c, const std::string& p) { inbox.Add(c, p); },
+      [&] { ++connects; });
+  sub.Start();
+  ASSERT_TRUE(testing::WaitFor([&] { return connects == 1; }, std::chrono::seconds(5)));
+  redis::Client pub(ep);
+  ASSERT_TRUE(testing::WaitFor([&] { return pub.Publish("labelloop.test", "before") == 1; },
+                               std::chrono::seconds(5)));
+
+  server.Stop();
+  ASSERT_TRUE(testing::WaitFor([&] { return !sub.connected(); }, std::chrono::seconds(5)));
+  EXPECT_FALSE(pub.Publish("labelloop.test", "while down").has_value());
+  server.Start();
+
+  // The same client and subscriber objects recover on their own.
+  ASSERT_TRUE(testing::WaitFor([&] { return connects == 2; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(testing::WaitFor([&] { return pub.Publish("labelloop.test", "after") == 1; },
+                               std::chrono::seconds(10)));
+  ASSERT_TRUE(testing::WaitFor([&] { return inbox.Has("after"); }, std::chrono::seconds(5)));
+  EXPECT_TRUE(inbox.Has("before"));
+  EXPECT_GE(sub.reconnects(), 1);
+}
+
+TEST(RedisBus, ClientReportsUnreachableRedisWithoutThrowing) {
+  redis::Client client({.host = "127.0.0.1", .port = testing::FreePort(),
+                        .connect_timeout_ms = 200});
+  EXPECT_FALSE(client.Ping());
+  EXPECT_FALSE(client.Publish("x", "y").has_value());
+}
+
+TEST(RedisBus, SharedTestRedisAnswers) {
+  auto r = testing::TestRedis();
+  if (!r) GTEST_SKIP() << "LABELLOOP_TEST_REDIS_* not set: run through tests/run";
+  redis::Client client({.host = r->first, .port = r->second});
+  EXPECT_TRUE(client.Ping());
+  auto reply = client.Command({"SET", "labelloop:test:key", "v"});
+  EXPECT_TRUE(reply.ok);
+  EXPECT_EQ(client.Command({"GET", "labelloop:test:key"}).str, "v");
+}
+
+}  // namespace
+}  // namespace labelloop
