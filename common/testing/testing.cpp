@@ -6,13 +6,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <cstdlib>
 #include <filesystem>
 #include <pqxx/pqxx>
 #include <random>
 #include <stdexcept>
 #include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace labelloop::testing {
 
@@ -217,6 +223,70 @@ void TempPostgres::Restart() {
 int Shell(const std::string& command) {
   int st = std::system(command.c_str());
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+}  // namespace labelloop::testing
+
+namespace labelloop::testing {
+
+bool IsServing(const std::string& addr) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  return stub->Check(&ctx, req, &resp).ok() &&
+         resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+ServiceUnderTest::ServiceUnderTest(const std::string& binary, const std::string& pg_url,
+                                   const std::pair<std::string, int>& redis,
+                                   const std::vector<std::string>& extra_args,
+                                   const std::map<std::string, std::string>& extra_env)
+    : binary_(binary), grpc_port_(FreePort()), metrics_port_(FreePort()) {
+  static std::atomic<int> counter{0};
+  log_path_ = ::testing::TempDir() + "/" + binary + "_" + std::to_string(getpid()) + "_" +
+              std::to_string(counter++) + ".log";
+  args_ = {"--grpc-port", std::to_string(grpc_port_), "--metrics-port",
+           std::to_string(metrics_port_), "--grpc-host", "127.0.0.1", "--metrics-host",
+           "127.0.0.1"};
+  if (binary == "labelloop-gateway") {
+    args_.insert(args_.end(), {"--http-port", std::to_string(FreePort())});
+  }
+  args_.insert(args_.end(), extra_args.begin(), extra_args.end());
+  env_ = {{"LABELLOOP_PG_URL", pg_url},
+          {"LABELLOOP_REDIS_HOST", redis.first},
+          {"LABELLOOP_REDIS_PORT", std::to_string(redis.second)},
+          {"LABELLOOP_SHUTDOWN_GRACE_MS", "3000"},
+          {"LABELLOOP_HEALTH_INTERVAL_MS", "100"},
+          {"LABELLOOP_ENV_FILE", ""}};
+  for (const auto& [k, v] : extra_env) env_[k] = v;
+  Restart();
+}
+
+void ServiceUnderTest::Restart() {
+  process_ = std::make_unique<ChildProcess>(BinDir() + "/" + binary_, args_, env_, log_path_);
+}
+
+std::shared_ptr<grpc::Channel> ServiceUnderTest::Channel() const {
+  return grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+}
+
+bool ServiceUnderTest::WaitServing(std::chrono::milliseconds timeout) const {
+  return WaitFor([&] { return IsServing(address()); }, timeout);
+}
+
+std::string ServiceUnderTest::Log() const {
+  std::ifstream f(log_path_);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::optional<int> ServiceUnderTest::Stop(std::chrono::milliseconds timeout) {
+  process_->Signal(SIGTERM);
+  return process_->Wait(timeout);
 }
 
 }  // namespace labelloop::testing

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 namespace labelloop::testing {
 
 std::optional<std::string> Env(const std::string& name);
@@ -101,6 +103,44 @@ class TempPostgres {
   std::string root_;
   std::string dir_;
 };
+
+// A real service binary from LABELLOOP_BIN_DIR started on free ports against the given
+// PostgreSQL database and Redis; killed (SIGKILL) on destruction unless stopped.
+//
+//   ServiceUnderTest labeling("labelloop-labeling", db.url(), *TestRedis());
+//   ASSERT_TRUE(labeling.WaitServing(std::chrono::seconds(30))) << labeling.Log();
+//   auto stub = v1::LabelingService::NewStub(labeling.Channel());
+class ServiceUnderTest {
+ public:
+  ServiceUnderTest(const std::string& binary, const std::string& pg_url,
+                   const std::pair<std::string, int>& redis,
+                   const std::vector<std::string>& extra_args = {},
+                   const std::map<std::string, std::string>& extra_env = {});
+  int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  std::shared_ptr<grpc::Channel> Channel() const;
+  // True once the standard health service answers SERVING.
+  bool WaitServing(std::chrono::milliseconds timeout) const;
+  std::string Log() const;
+  ChildProcess& process() { return *process_; }
+  // SIGTERM and wait; returns the exit status (nullopt on timeout).
+  std::optional<int> Stop(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  // Starts the same binary again on the same ports (after Stop or a kill).
+  void Restart();
+
+ private:
+  std::string binary_;
+  std::vector<std::string> args_;
+  std::map<std::string, std::string> env_;
+  int grpc_port_;
+  int metrics_port_;
+  std::string log_path_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// True when the gRPC health service at addr answers SERVING.
+bool IsServing(const std::string& addr);
 
 // Runs a shell command; returns its exit status.
 int Shell(const std::string& command);

@@ -22,6 +22,10 @@ LL_PACKAGES=(
     postgresql-15 postgresql-client-15 postgresql-contrib redis-server
     libeigen3-dev libcli11-dev libstb-dev libsodium-dev libjwt-dev libcpp-httplib-dev
     unzip python3 python3-numpy curl ca-certificates
+    # Benchmark baselines and archive checks (scikit-learn, pandas, psycopg2, pgbench).
+    python3-sklearn python3-pandas python3-psycopg2 python3-yaml
+    # Deployment checks: compose validation without an engine.
+    docker-compose
 )
 
 ll_log() { printf '[labelloop] %s\n' "$*" >&2; }
