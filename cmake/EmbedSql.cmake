@@ -8,7 +8,7 @@ function(labelloop_embed_sql out_var ns dir)
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${file_stem}_migrations.cpp)
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNS=${ns} "-DFILES=${sql_files}"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNS=${ns} -DDIR=${dir}
             -P ${PROJECT_SOURCE_DIR}/cmake/EmbedSqlScript.cmake
     DEPENDS ${sql_files} ${PROJECT_SOURCE_DIR}/cmake/EmbedSqlScript.cmake
     COMMENT "Embedding ${ns} migrations")

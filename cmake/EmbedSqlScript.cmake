@@ -1,3 +1,5 @@
+file(GLOB FILES ${DIR}/*.sql)
+list(SORT FILES)
 set(body "// Generated from sql/*.sql by cmake/EmbedSqlScript.cmake. Do not edit.\n")
 string(APPEND body "#include \"common/migrate/migrate.hpp\"\n\nnamespace ${NS} {\n")
 string(APPEND body "std::vector<labelloop::migrate::Migration> Migrations() {\n  return {\n")
