@@ -124,7 +124,13 @@ std::optional<int> Runtime::Init(int argc, char** argv) {
 }
 
 bool Runtime::Ready() {
-  bool ok = pool_->Ping() && redis_->Ping();
+  const bool pg_up = pool_->Ping();
+  const bool redis_up = redis_->Ping();
+  registry_.GetGauge("labelloop_pg_up", "1 while PostgreSQL answers the health check")
+      .Set(pg_up ? 1 : 0);
+  registry_.GetGauge("labelloop_redis_up", "1 while Redis answers the health check")
+      .Set(redis_up ? 1 : 0);
+  bool ok = pg_up && redis_up;
   for (const auto& check : extra_checks_) ok = ok && check();
   return ok;
 }

@@ -3,6 +3,7 @@
 // configuration, and a clean exit 0 on SIGTERM.
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <fstream>
@@ -74,16 +75,17 @@ class FoundationE2E : public ::testing::Test {
   struct Running {
     Binary binary;
     int grpc_port;
+    int metrics_port;
     std::string log;
     std::unique_ptr<testing::ChildProcess> process;
   };
 
   Running Start(const Binary& b) {
-    Running r{b, testing::FreePort(),
+    Running r{b, testing::FreePort(), testing::FreePort(),
               ::testing::TempDir() + "/" + b.name + "_" + std::to_string(getpid()) + ".log",
               nullptr};
     std::vector<std::string> args = {"--grpc-port", std::to_string(r.grpc_port),
-                                     "--metrics-port", std::to_string(testing::FreePort())};
+                                     "--metrics-port", std::to_string(r.metrics_port)};
     if (b.service == "gateway") {
       args.insert(args.end(), {"--http-port", std::to_string(testing::FreePort())});
     }
@@ -115,6 +117,20 @@ TEST_F(FoundationE2E, AllFiveServeHealthAndExitZeroOnSigterm) {
   EXPECT_EQ(info.service(), "labeling");
   EXPECT_GE(info.schema_version(), 1);
   EXPECT_FALSE(info.version().empty());
+
+  // Prometheus metrics count the call above, per method and code, with its latency.
+  httplib::Client metrics("127.0.0.1", running[1].metrics_port);
+  auto scraped = metrics.Get("/metrics");
+  ASSERT_TRUE(scraped);
+  EXPECT_NE(scraped->body.find("labelloop_grpc_requests_total{code=\"OK\",method=\"/"
+                               "labelloop.v1.LabelingService/GetInfo\"} 1"),
+            std::string::npos)
+      << scraped->body;
+  EXPECT_NE(scraped->body.find("labelloop_grpc_request_duration_seconds_count{method=\"/"
+                               "labelloop.v1.LabelingService/GetInfo\"} 1"),
+            std::string::npos);
+  EXPECT_NE(scraped->body.find("labelloop_pg_pool_size 8"), std::string::npos);
+  EXPECT_NE(scraped->body.find("labelloop_redis_up 1"), std::string::npos);
 
   // dl_manager listens on its channel and logs what it receives.
   redis::Client pub({.host = redis_.first, .port = redis_.second});
