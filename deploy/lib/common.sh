@@ -62,11 +62,12 @@ ll_install_packages() {
 
 # ---------------------------------------------------------------- build
 
-# ll_build BUILD_DIR: configure (once, Release) and build.
+# ll_build BUILD_DIR [CMAKE_ARGS...]: configure (once, Release) and build.
 ll_build() {
     local build_dir="${1:?ll_build BUILD_DIR}"
+    shift
     if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
-        cmake -S "$LL_ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
+        cmake -S "$LL_ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "$@"
     fi
     cmake --build "$build_dir" -j "${LL_JOBS:-$(nproc)}"
 }
