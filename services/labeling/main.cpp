@@ -1,6 +1,11 @@
 // labelloop-labeling: The labeling service: projects, datasets, items, leases and labels.
 #include "common/bootstrap/runtime.hpp"
+#include "services/labeling/event_publisher.hpp"
+#include "services/labeling/ranking_client.hpp"
 #include "services/labeling/service.hpp"
+#include "services/labeling/storage/assignment_store.hpp"
+#include "services/labeling/storage/project_store.hpp"
+#include "services/labeling/storage/query_store.hpp"
 
 namespace labelloop::labeling {
 std::vector<migrate::Migration> Migrations();
@@ -8,13 +13,33 @@ std::vector<migrate::Migration> Migrations();
 
 int main(int argc, char** argv) {
   using namespace labelloop;
-  bootstrap::Runtime runtime({.service = "labeling",
-                              .binary = "labelloop-labeling",
-                              .description = "The labeling service: projects, datasets, items, leases and labels.",
-                              .grpc_port = 50052,
-                              .metrics_port = 9092,
-                              .migrations = labeling::Migrations()});
+  bootstrap::Runtime runtime(
+      {.service = "labeling",
+       .binary = "labelloop-labeling",
+       .description = "The labeling service: projects, datasets, items, leases and labels.",
+       .grpc_port = 50052,
+       .metrics_port = 9092,
+       .migrations = labeling::Migrations()});
+  auto& s = runtime.settings();
+  s.AddInt("lease-seconds", 300, "how long an annotator's claim on an item lasts", 1, 86400);
+  s.AddString("ranking-addr", "127.0.0.1:50053",
+              "ranking service address for the hand-out order (empty: oldest-first only)");
+  s.AddInt("ranking-deadline-ms", 200, "longest wait for the ranking service's order", 1, 10000);
+  s.AddInt("ranking-retry-ms", 2000,
+           "after a ranking failure, hand out oldest-first this long before asking again", 0,
+           600000);
   if (auto code = runtime.Init(argc, argv)) return *code;
-  labeling::LabelingServiceImpl service(runtime);
-  return runtime.Serve({&service});
+
+  labeling::storage::ProjectStore projects(runtime.pool());
+  labeling::storage::AssignmentStore assignments(runtime.pool(),
+                                                 static_cast<int>(s.GetInt("lease-seconds")));
+  labeling::storage::QueryStore queries(runtime.pool());
+  labeling::RankingClient ranking(s.GetString("ranking-addr"),
+                                  std::chrono::milliseconds(s.GetInt("ranking-deadline-ms")),
+                                  std::chrono::milliseconds(s.GetInt("ranking-retry-ms")));
+  labeling::EventPublisher events(runtime.redis());
+  labeling::LabelingServiceImpl service(runtime, {projects, assignments, queries, ranking, events});
+  int code = runtime.Serve({&service});
+  events.Stop();
+  return code;
 }

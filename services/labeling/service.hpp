@@ -1,20 +1,68 @@
-// gRPC adapter of the labeling service: proto messages in and out, domain errors to Status.
+// gRPC adapter of the labeling service: proto messages in and out, request checks
+// through the domain rules, storage calls, domain errors to Status. No SQL here.
 #pragma once
 
 #include "common/bootstrap/runtime.hpp"
 #include "labelloop/v1/labeling.grpc.pb.h"
+#include "services/labeling/event_publisher.hpp"
+#include "services/labeling/ranking_client.hpp"
+#include "services/labeling/storage/assignment_store.hpp"
+#include "services/labeling/storage/project_store.hpp"
+#include "services/labeling/storage/query_store.hpp"
 
 namespace labelloop::labeling {
 
+struct ServiceDeps {
+  storage::ProjectStore& projects;
+  storage::AssignmentStore& assignments;
+  storage::QueryStore& queries;
+  RankingClient& ranking;
+  EventPublisher& events;
+};
+
 class LabelingServiceImpl final : public v1::LabelingService::Service {
  public:
-  explicit LabelingServiceImpl(const bootstrap::Runtime& runtime) : runtime_(runtime) {}
+  LabelingServiceImpl(const bootstrap::Runtime& runtime, ServiceDeps deps)
+      : runtime_(runtime), deps_(deps) {}
 
   grpc::Status GetInfo(grpc::ServerContext* context, const v1::GetInfoRequest* request,
                        v1::ServiceInfo* reply) override;
+  grpc::Status CreateProject(grpc::ServerContext* context, const v1::CreateProjectRequest* req,
+                             v1::Project* reply) override;
+  grpc::Status GetProject(grpc::ServerContext* context, const v1::GetProjectRequest* req,
+                          v1::Project* reply) override;
+  grpc::Status ListProjects(grpc::ServerContext* context, const v1::ListProjectsRequest* req,
+                            v1::ListProjectsResponse* reply) override;
+  grpc::Status UpdateProject(grpc::ServerContext* context, const v1::UpdateProjectRequest* req,
+                             v1::Project* reply) override;
+  grpc::Status ArchiveProject(grpc::ServerContext* context, const v1::ArchiveProjectRequest* req,
+                              v1::Project* reply) override;
+  grpc::Status CompleteProject(grpc::ServerContext* context, const v1::CompleteProjectRequest* req,
+                               v1::Project* reply) override;
+  grpc::Status ClaimNext(grpc::ServerContext* context, const v1::ClaimNextRequest* req,
+                         v1::ClaimNextResponse* reply) override;
+  grpc::Status RenewLease(grpc::ServerContext* context, const v1::RenewLeaseRequest* req,
+                          v1::Lease* reply) override;
+  grpc::Status ReleaseLease(grpc::ServerContext* context, const v1::ReleaseLeaseRequest* req,
+                            v1::ReleaseLeaseResponse* reply) override;
+  grpc::Status SubmitLabel(grpc::ServerContext* context, const v1::SubmitLabelRequest* req,
+                           v1::SubmitLabelResponse* reply) override;
+  grpc::Status Relabel(grpc::ServerContext* context, const v1::RelabelRequest* req,
+                       v1::SubmitLabelResponse* reply) override;
+  grpc::Status Skip(grpc::ServerContext* context, const v1::SkipRequest* req,
+                    v1::SkipResponse* reply) override;
+  grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* req,
+                        v1::ProjectStats* reply) override;
+  grpc::Status ListItems(grpc::ServerContext* context, const v1::ListItemsRequest* req,
+                         v1::ListItemsResponse* reply) override;
+  grpc::Status GetItem(grpc::ServerContext* context, const v1::GetItemRequest* req,
+                       v1::Item* reply) override;
 
  private:
+  void PublishSubmitted(const storage::SubmitResult& result);
+
   const bootstrap::Runtime& runtime_;
+  ServiceDeps deps_;
 };
 
 }  // namespace labelloop::labeling

@@ -1,0 +1,289 @@
+#include "services/labeling/storage/assignment_store.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "services/labeling/domain/consensus.hpp"
+#include "services/labeling/domain/schema.hpp"
+#include "services/labeling/storage/pg_util.hpp"
+#include "services/labeling/storage/project_store.hpp"
+
+namespace labelloop::labeling::storage {
+
+namespace {
+
+constexpr const char* kEpoch = "(extract(epoch FROM {}) * 1000000)::bigint";
+
+std::string Epoch(const std::string& column) {
+  std::string s = kEpoch;
+  return s.replace(s.find("{}"), 2, column);
+}
+
+constexpr int kCounterShards = 16;
+
+// Why a token has no live lease row on the item: ended (and how), or never existed.
+Error MissingLease(pqxx::work& tx, int64_t item_id, const std::string& token) {
+  auto r = tx.exec_prepared("ll_token_history", item_id, token);
+  if (r.empty()) {
+    return NotFound("lease_token: no lease with this token on item " + std::to_string(item_id));
+  }
+  const std::string outcome = r[0][0].is_null() ? "ended" : r[0][0].as<std::string>();
+  if (outcome == "expired") {
+    return FailedPrecondition(
+        "lease_token: the lease expired and another annotator has claimed the item since; "
+        "the label was not stored (claim a new item)");
+  }
+  return FailedPrecondition("lease_token: this lease has already ended (" + outcome + ")");
+}
+
+std::vector<std::vector<std::string>> ParseOtherLabels(const std::string& json) {
+  std::vector<std::vector<std::string>> out;
+  auto parsed = nlohmann::json::parse(json, nullptr, false);
+  if (!parsed.is_array()) return out;
+  for (const auto& entry : parsed) {
+    std::vector<std::string> classes;
+    if (entry.contains("c") && entry["c"].is_array()) {
+      for (const auto& c : entry["c"]) classes.push_back(c.get<std::string>());
+    }
+    out.push_back(std::move(classes));
+  }
+  return out;
+}
+
+}  // namespace
+
+AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
+    : pool_(pool), lease_seconds_(lease_seconds) {
+  pool_.Prepare("ll_claim", "SELECT item_id, token::text, " + Epoch("claimed_at") + ", " +
+                                Epoch("expires_at") +
+                                ", already_held, ranked "
+                                "FROM labeling.claim_items($1, $2, $3, $4, $5::bigint[])");
+  // Locks the item row (every writer of an item's leases and labels does), and holds
+  // the project's class lock shared so UpdateProject cannot drop a class meanwhile.
+  pool_.Prepare("ll_lock_item_for_label",
+                "SELECT i.project_id, i.status, i.judgements, p.judgements_per_item, "
+                "p.label_kind, array_to_json(p.classes)::text, p.status, "
+                "pg_advisory_xact_lock_shared($2::bigint + i.project_id) "
+                "FROM labeling.items i JOIN labeling.projects p ON p.id = i.project_id "
+                "WHERE i.id = $1 FOR UPDATE OF i");
+  pool_.Prepare("ll_lock_item", "SELECT project_id FROM labeling.items WHERE id = $1 FOR UPDATE");
+  // A new statement after the lock: a fresh snapshot that sees every committed lease.
+  pool_.Prepare(
+      "ll_lease_state",
+      "SELECT l.annotator, l.expires_at > clock_timestamp(), "
+      "EXISTS (SELECT 1 FROM labeling.lease_history h WHERE h.item_id = $1 "
+      "        AND h.annotator <> l.annotator AND h.claimed_at > l.expires_at), "
+      "(SELECT coalesce(json_agg(json_build_object('a', o.annotator, 'c', o.classes)), "
+      "'[]')::text FROM labeling.labels o WHERE o.item_id = $1 AND o.annotator <> l.annotator), "
+      "EXISTS (SELECT 1 FROM labeling.labels m WHERE m.item_id = $1 AND m.annotator = "
+      "l.annotator), " +
+          Epoch("l.claimed_at") + ", " + Epoch("l.expires_at") +
+          " FROM labeling.leases l WHERE l.token = $2::uuid AND l.item_id = $1");
+  pool_.Prepare("ll_relabel_state",
+                "SELECT (SELECT coalesce(json_agg(json_build_object('a', o.annotator, 'c', "
+                "o.classes)), '[]')::text FROM labeling.labels o WHERE o.item_id = $1 AND "
+                "o.annotator <> $2), EXISTS (SELECT 1 FROM labeling.labels m WHERE m.item_id "
+                "= $1 AND m.annotator = $2)");
+  pool_.Prepare("ll_token_history",
+                "SELECT outcome FROM labeling.lease_history WHERE item_id = $1 AND token = "
+                "$2::uuid ORDER BY id DESC LIMIT 1");
+  // The label (history only for a relabel: old → new) and the end of the lease.
+  pool_.Prepare(
+      "ll_write",
+      "WITH old AS (SELECT classes FROM labeling.labels WHERE item_id = $1 AND annotator = $3), "
+      "up AS (INSERT INTO labeling.labels AS lb (item_id, project_id, annotator, classes, "
+      "  seconds_spent) VALUES ($1, $2, $3, $4::text[], $5) ON CONFLICT (item_id, annotator) "
+      "  DO UPDATE SET classes = EXCLUDED.classes, "
+      "  seconds_spent = lb.seconds_spent + EXCLUDED.seconds_spent, updated_at = now() "
+      "  RETURNING 1), "
+      "hist AS (INSERT INTO labeling.label_history (item_id, project_id, annotator, "
+      "  old_classes, new_classes) SELECT $1, $2, $3, old.classes, $4::text[] FROM old), "
+      "del AS (DELETE FROM labeling.leases WHERE item_id = $1 AND token = NULLIF($6, '')::uuid "
+      "  RETURNING 1), "
+      "lh AS (UPDATE labeling.lease_history SET ended_at = clock_timestamp(), "
+      "  outcome = 'submitted' WHERE item_id = $1 AND token = NULLIF($6, '')::uuid RETURNING 1) "
+      "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM old)");
+  pool_.Prepare(
+      "ll_finish",
+      "WITH upd AS (UPDATE labeling.items SET judgements = $2, status = $3, "
+      "  consensus = $4::text[], consensus_tie = $5 WHERE id = $1 RETURNING 1), "
+      "cnt AS (INSERT INTO labeling.label_counts AS lc (project_id, shard, labeled) "
+      "  SELECT $6, $7, 1 WHERE $8 ON CONFLICT (project_id, shard) "
+      "  DO UPDATE SET labeled = lc.labeled + 1 RETURNING 1) "
+      "SELECT coalesce((SELECT sum(labeled) FROM labeling.label_counts WHERE project_id = $6), "
+      "0) + CASE WHEN $8 THEN 1 ELSE 0 END, (SELECT count(*) FROM upd), "
+      "(SELECT count(*) FROM cnt)");
+  pool_.Prepare("ll_end_lease",
+                "WITH del AS (DELETE FROM labeling.leases WHERE item_id = $1 AND token = "
+                "$2::uuid RETURNING annotator, project_id), "
+                "lh AS (UPDATE labeling.lease_history SET ended_at = clock_timestamp(), "
+                "outcome = $3 WHERE item_id = $1 AND token = $2::uuid AND EXISTS (SELECT 1 "
+                "FROM del) RETURNING 1) "
+                "SELECT annotator, project_id, (SELECT count(*) FROM lh) FROM del");
+  pool_.Prepare("ll_skip",
+                "INSERT INTO labeling.skips (item_id, project_id, annotator, reason) "
+                "VALUES ($1, $2, $3, $4)");
+  pool_.Prepare("ll_renew",
+                "WITH u AS (UPDATE labeling.leases SET expires_at = clock_timestamp() + "
+                "make_interval(secs => $3::double precision) WHERE item_id = $1 AND token = "
+                "$2::uuid RETURNING annotator, claimed_at, expires_at), "
+                "h AS (UPDATE labeling.lease_history hh SET expires_at = u.expires_at FROM u "
+                "WHERE hh.item_id = $1 AND hh.token = $2::uuid RETURNING 1) "
+                "SELECT annotator, " +
+                    Epoch("claimed_at") + ", " + Epoch("expires_at") +
+                    ", (SELECT count(*) FROM h) FROM u");
+}
+
+Outcome<std::vector<LeaseRecord>> AssignmentStore::Claim(int64_t project_id,
+                                                         const std::string& annotator, int n,
+                                                         const std::vector<int64_t>& ranked) {
+  return Guarded<std::vector<LeaseRecord>>(pool_, "ClaimNext", [&](pqxx::connection& c) {
+    // One statement in autocommit: the function is the whole (short) transaction.
+    pqxx::nontransaction tx(c);
+    const std::string ranked_array = IntArray(ranked);
+    auto r = tx.exec_prepared("ll_claim", project_id, annotator, n, lease_seconds_,
+                              ranked.empty() ? nullptr : ranked_array.c_str());
+    std::vector<LeaseRecord> out;
+    out.reserve(r.size());
+    for (const auto& row : r) {
+      out.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), annotator,
+                     row[2].as<int64_t>(), row[3].as<int64_t>(), row[4].as<bool>(),
+                     row[5].as<bool>()});
+    }
+    return Outcome<std::vector<LeaseRecord>>(std::move(out));
+  });
+}
+
+Outcome<LeaseRecord> AssignmentStore::Renew(int64_t item_id, const std::string& token) {
+  return Guarded<LeaseRecord>(pool_, "RenewLease", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    if (tx.exec_prepared("ll_lock_item", item_id).empty()) {
+      return Outcome<LeaseRecord>(NotFound("item_id: no item " + std::to_string(item_id)));
+    }
+    auto st = tx.exec_prepared("ll_lease_state", item_id, token);
+    if (st.empty()) return Outcome<LeaseRecord>(MissingLease(tx, item_id, token));
+    if (!st[0][1].as<bool>() && st[0][2].as<bool>()) {
+      return Outcome<LeaseRecord>(FailedPrecondition(
+          "lease_token: the lease expired and another annotator has claimed the item since"));
+    }
+    auto r = tx.exec_prepared1("ll_renew", item_id, token, lease_seconds_);
+    tx.commit();
+    return Outcome<LeaseRecord>(LeaseRecord{item_id, token, r[0].as<std::string>(),
+                                            r[1].as<int64_t>(), r[2].as<int64_t>(), true, false});
+  });
+}
+
+Outcome<bool> AssignmentStore::EndLease(int64_t item_id, const std::string& token,
+                                        const char* outcome, const std::string* skip_reason) {
+  return Guarded<bool>(
+      pool_, skip_reason != nullptr ? "Skip" : "ReleaseLease", [&](pqxx::connection& c) {
+        pqxx::work tx(c);
+        if (tx.exec_prepared("ll_lock_item", item_id).empty()) {
+          return Outcome<bool>(NotFound("item_id: no item " + std::to_string(item_id)));
+        }
+        auto r = tx.exec_prepared("ll_end_lease", item_id, token, outcome);
+        if (r.empty()) return Outcome<bool>(MissingLease(tx, item_id, token));
+        if (skip_reason != nullptr) {
+          tx.exec_prepared("ll_skip", item_id, r[0][1].as<int64_t>(), r[0][0].as<std::string>(),
+                           *skip_reason);
+        }
+        tx.commit();
+        return Outcome<bool>(true);
+      });
+}
+
+Outcome<bool> AssignmentStore::Release(int64_t item_id, const std::string& token) {
+  return EndLease(item_id, token, "released", nullptr);
+}
+
+Outcome<bool> AssignmentStore::Skip(int64_t item_id, const std::string& token,
+                                    const std::string& reason) {
+  return EndLease(item_id, token, "skipped", &reason);
+}
+
+Outcome<SubmitResult> AssignmentStore::Submit(const SubmitInput& input) {
+  return Write(input, true);
+}
+
+Outcome<SubmitResult> AssignmentStore::Relabel(const SubmitInput& input) {
+  return Write(input, false);
+}
+
+Outcome<SubmitResult> AssignmentStore::Write(const SubmitInput& in, bool with_lease) {
+  using Result = Outcome<SubmitResult>;
+  return Guarded<SubmitResult>(
+      pool_, with_lease ? "SubmitLabel" : "Relabel", [&](pqxx::connection& c) -> Result {
+        pqxx::work tx(c);
+        auto item = tx.exec_prepared("ll_lock_item_for_label", in.item_id, kClassLockBase);
+        if (item.empty()) return NotFound("item_id: no item " + std::to_string(in.item_id));
+        SubmitResult res;
+        res.item_id = in.item_id;
+        res.project_id = item[0][0].as<int64_t>();
+        const std::string old_status = item[0][1].as<std::string>();
+        const int k = item[0][3].as<int>();
+        LabelSchema schema;
+        schema.kind = ParseLabelKind(item[0][4].as<std::string>()).value_or(LabelKind::kSingle);
+        schema.classes = JsonStrings(item[0][5]);
+        const std::string project_status = item[0][6].as<std::string>();
+        if (project_status != "active") {
+          return FailedPrecondition("project " + std::to_string(res.project_id) + " is " +
+                                    project_status + ": labels are not accepted");
+        }
+        std::string others_json;
+        bool mine = false;
+        if (with_lease) {
+          auto st = tx.exec_prepared("ll_lease_state", in.item_id, in.lease_token);
+          if (st.empty()) return MissingLease(tx, in.item_id, in.lease_token);
+          res.annotator = st[0][0].as<std::string>();
+          if (!in.annotator.empty() && in.annotator != res.annotator) {
+            return FailedPrecondition("annotator: the lease belongs to another annotator");
+          }
+          if (!st[0][1].as<bool>() && st[0][2].as<bool>()) {
+            return FailedPrecondition(
+                "lease_token: the lease expired and another annotator has claimed the item "
+                "since; the label was not stored (claim a new item)");
+          }
+          others_json = st[0][3].as<std::string>();
+          mine = st[0][4].as<bool>();
+        } else {
+          res.annotator = in.annotator;
+          auto st = tx.exec_prepared1("ll_relabel_state", in.item_id, in.annotator);
+          others_json = st[0].as<std::string>();
+          mine = st[1].as<bool>();
+          if (!mine) {
+            return FailedPrecondition("annotator: '" + in.annotator + "' has not labeled item " +
+                                      std::to_string(in.item_id) +
+                                      " yet; claim it and submit a label first");
+          }
+        }
+        auto check = CheckLabel(schema, in.classes);
+        if (!check.ok()) return InvalidArgument(check.error);
+        res.classes = check.classes;
+
+        auto labels = ParseOtherLabels(others_json);
+        labels.push_back(check.classes);
+        Consensus consensus = MajorityVote(schema, labels);
+        res.judgements = static_cast<int>(labels.size());
+        const bool labeled = res.judgements >= k;
+        res.item_status = labeled ? "labeled" : "unlabeled";
+        res.item_labeled = labeled;
+        if (labeled) {
+          res.consensus = consensus.classes;
+          res.consensus_tie = consensus.tie;
+        }
+        auto w = tx.exec_prepared1("ll_write", in.item_id, res.project_id, res.annotator,
+                                   TextArray(check.classes), in.seconds_spent,
+                                   with_lease ? in.lease_token : std::string());
+        res.relabeled = w[1].as<int64_t>() > 0;
+        const bool became_labeled = labeled && old_status != "labeled";
+        const std::string consensus_array = TextArray(res.consensus);
+        auto f = tx.exec_prepared1("ll_finish", in.item_id, res.judgements, res.item_status,
+                                   labeled ? consensus_array.c_str() : nullptr, res.consensus_tie,
+                                   res.project_id, static_cast<int>(in.item_id % kCounterShards),
+                                   became_labeled);
+        res.labeled_count = f[0].as<int64_t>();
+        tx.commit();
+        return res;
+      });
+}
+
+}  // namespace labelloop::labeling::storage
