@@ -96,6 +96,12 @@ void BinaryRowWriter::Int64(int64_t v) {
   buf_.append(reinterpret_cast<const char*>(&lo), 4);
 }
 
+void BinaryRowWriter::Text(std::string_view v) {
+  const uint32_t len = htonl(static_cast<uint32_t>(v.size()));
+  buf_.append(reinterpret_cast<const char*>(&len), 4);
+  buf_.append(v.data(), v.size());
+}
+
 void BinaryRowWriter::FloatArray(std::span<const float> values) {
   auto put = [&](uint32_t v) {
     v = htonl(v);

@@ -33,6 +33,7 @@ class BinaryRowWriter {
   BinaryRowWriter();
   void BeginRow(int16_t fields);
   void Int64(int64_t v);
+  void Text(std::string_view v);
   void FloatArray(std::span<const float> values);
   std::string& buffer() { return buf_; }
   void Finish();  // the trailer

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <fstream>
-#include <sstream>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
 
 #include "common/redis/redis.hpp"
 #include "labelloop/v1/ranking.grpc.pb.h"
@@ -25,13 +27,6 @@ const std::vector<std::vector<float>> kProbs = {
     {0.8f, 0.1f, 0.1f},    {0.4f, 0.4f, 0.2f},   {0.2f, 0.3f, 0.5f}, {0.98f, 0.01f, 0.01f}};
 const std::vector<int> kLeastConfidence = {0, 5, 2, 6, 3, 4, 1, 7};
 const std::vector<int> kMargin = {5, 0, 2, 6, 3, 4, 1, 7};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 class RankingE2E : public ::testing::Test {
  protected:
@@ -125,7 +120,8 @@ class RankingE2E : public ::testing::Test {
                                const std::string& strategy = "",
                                const std::vector<int64_t>& exclude = {}) {
     std::vector<int64_t> out;
-    for (const auto& c : Next(stub, n, strategy, exclude).candidates()) out.push_back(c.item_id());
+    const auto resp = Next(stub, n, strategy, exclude);
+    for (const auto& c : resp.candidates()) out.push_back(c.item_id());
     return out;
   }
 
