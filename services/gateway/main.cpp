@@ -1,19 +1,147 @@
-// labelloop-gateway: the public door — gRPC and HTTP/JSON.
-#include <google/protobuf/util/json_util.h>
-#include <httplib.h>
+// labelloop-gateway: the public door — gRPC and HTTP/JSON, auth, live events.
+//
+//   labelloop-gateway [flags]                  serve
+//   labelloop-gateway bootstrap-admin [flags]  create the first admin from the settings
+//                                              bootstrap-admin-user/-password, then exit
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
-#include <thread>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <sstream>
 
 #include "common/bootstrap/runtime.hpp"
+#include "services/gateway/events.hpp"
+#include "services/gateway/gate.hpp"
+#include "services/gateway/http_api.hpp"
+#include "services/gateway/password.hpp"
+#include "services/gateway/proxy.hpp"
 #include "services/gateway/service.hpp"
+#include "services/gateway/storage/redis_counter.hpp"
+#include "services/gateway/storage/store.hpp"
 
 namespace labelloop::gateway {
 std::vector<migrate::Migration> Migrations();
+
+namespace {
+
+// Runtime::Serve registers grpc::Service objects only; the proxy is a generic service,
+// which the server builder takes through this plugin (the mechanism gRPC's own
+// reflection plugin uses).
+grpc::CallbackGenericService* g_proxy = nullptr;
+
+class ProxyPlugin final : public grpc::ServerBuilderPlugin {
+ public:
+  std::string name() override { return "labelloop_gateway_proxy"; }
+  void UpdateServerBuilder(grpc::ServerBuilder* builder) override {
+    if (g_proxy != nullptr) builder->RegisterCallbackGenericService(g_proxy);
+  }
+  void InitServer(grpc::ServerInitializer*) override {}
+  void Finish(grpc::ServerInitializer*) override {}
+  void ChangeArguments(const std::string&, void*) override {}
+};
+
+std::unique_ptr<grpc::ServerBuilderPlugin> CreateProxyPlugin() {
+  return std::make_unique<ProxyPlugin>();
 }
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+void DeclareSettings(config::Settings& s) {
+  s.AddString("http-host", "0.0.0.0", "address the HTTP/JSON API binds");
+  s.AddInt("http-port", 8080, "HTTP/JSON API port (0 picks a free one)", 0, 65535);
+  s.AddInt("http-threads", 128,
+           "HTTP worker threads; each open keep-alive connection or event stream holds one",
+           4, 4096);
+  s.AddString("cors-origins", "",
+              "comma-separated origins allowed to call the HTTP API from a browser ('*' = any)");
+  s.AddString("labeling-addr", "127.0.0.1:50052", "labeling service gRPC address");
+  s.AddString("ranking-addr", "127.0.0.1:50053", "ranking service gRPC address");
+  s.AddString("training-addr", "127.0.0.1:50054", "training service gRPC address");
+  s.AddString("dl-manager-addr", "127.0.0.1:50055", "dl_manager service gRPC address");
+  s.AddInt("internal-deadline-ms", 5000, "deadline of every unary call to an internal service",
+           50, 600000);
+  s.AddInt("stream-deadline-ms", 3600000, "deadline of streaming calls to internal services",
+           1000, 86400000);
+  s.AddSecret("jwt-secret", "",
+              "HS256 signing key of access tokens (at least 32 characters); required in "
+              "production, random per process in development");
+  s.AddInt("access-token-ttl-seconds", 900, "lifetime of access tokens", 10, 86400);
+  s.AddInt("refresh-token-ttl-seconds", 30 * 86400, "lifetime of refresh tokens", 60,
+           365 * 86400);
+  s.AddInt("rate-limit-user", 1200, "calls per window per user (0 = unlimited)", 0, 100000000);
+  s.AddInt("rate-limit-api-key", 6000, "calls per window per API key (0 = unlimited)", 0,
+           100000000);
+  s.AddInt("rate-limit-window-seconds", 60, "rate limit window", 1, 86400);
+  s.AddInt("login-attempts", 10, "login attempts per username and client address per window",
+           1, 100000);
+  s.AddInt("login-window-seconds", 300, "login attempt window", 1, 86400);
+  s.AddInt("auth-cache-ms", 1000,
+           "how long API keys and memberships are cached (changes through this replica apply "
+           "at once)",
+           0, 600000);
+  s.AddString("bootstrap-admin-user", "", "first admin: created at start when missing");
+  s.AddSecret("bootstrap-admin-password", "", "first admin's password");
+}
+
+int EnsureBootstrapAdmin(bootstrap::Runtime& runtime, Store& store, bool required) {
+  const auto user = runtime.settings().GetString("bootstrap-admin-user");
+  const auto password = runtime.settings().GetString("bootstrap-admin-password");
+  if (user.empty() && password.empty()) {
+    if (!required) return 0;
+    std::cerr << "bootstrap-admin: give --bootstrap-admin-user and --bootstrap-admin-password "
+                 "(or LABELLOOP_BOOTSTRAP_ADMIN_USER/_PASSWORD)\n";
+    return 2;
+  }
+  if (auto e = CheckUsername(user); !e.empty()) {
+    spdlog::critical("setting 'bootstrap-admin-user': {}", e);
+    return 2;
+  }
+  if (auto e = CheckNewPassword(password); !e.empty()) {
+    spdlog::critical("setting 'bootstrap-admin-password': {}", e);
+    return 2;
+  }
+  try {
+    if (auto existing = store.FindUserByName(user)) {
+      spdlog::info("bootstrap admin '{}' already exists (id {})", user, existing->id);
+      return 0;
+    }
+    auto created = store.CreateUser(user, HashPassword(password), Role::kAdmin);
+    if (created) spdlog::warn("bootstrap admin '{}' created (id {})", user, created->id);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot create the bootstrap admin: {}", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace labelloop::gateway
 
 int main(int argc, char** argv) {
   using namespace labelloop;
+  using namespace labelloop::gateway;
+  // `bootstrap-admin` subcommand: the same settings, no server (and no metrics port).
+  bool bootstrap_only = false;
+  std::vector<char*> args(argv, argv + argc);
+  std::string metrics_flag = "--metrics-port=0";
+  if (argc > 1 && std::strcmp(argv[1], "bootstrap-admin") == 0) {
+    bootstrap_only = true;
+    args.erase(args.begin() + 1);
+    args.insert(args.begin() + 1, metrics_flag.data());
+  }
   bootstrap::Runtime runtime(
       {.service = "gateway",
        .binary = "labelloop-gateway",
@@ -22,37 +150,84 @@ int main(int argc, char** argv) {
        .grpc_port = 50051,
        .metrics_port = 9091,
        .migrations = gateway::Migrations()});
-  runtime.settings().AddString("http-host", "0.0.0.0", "address the HTTP/JSON API binds");
-  runtime.settings().AddInt("http-port", 8080, "HTTP/JSON API port", 0, 65535);
-  if (auto code = runtime.Init(argc, argv)) return *code;
+  DeclareSettings(runtime.settings());
+  if (auto code = runtime.Init(static_cast<int>(args.size()), args.data())) return *code;
+  auto& settings = runtime.settings();
 
-  httplib::Server http;
-  http.Get("/v1/info", [&](const httplib::Request&, httplib::Response& res) {
-    v1::ServiceInfo info;
-    runtime.FillInfo(&info);
-    std::string json;
-    google::protobuf::util::JsonPrintOptions opts;
-    opts.always_print_primitive_fields = true;
-    (void)google::protobuf::util::MessageToJsonString(info, &json, opts);
-    res.set_content(json, "application/json");
-  });
-  http.Get("/healthz", [&](const httplib::Request&, httplib::Response& res) {
-    bool ok = runtime.pool().Ping() && runtime.redis().Ping();
-    res.status = ok ? 200 : 503;
-    res.set_content(ok ? "SERVING\n" : "NOT_SERVING\n", "text/plain");
-  });
-  const auto http_host = runtime.settings().GetString("http-host");
-  const auto http_port = static_cast<int>(runtime.settings().GetInt("http-port"));
-  if (!http.bind_to_port(http_host, http_port)) {
-    spdlog::critical("cannot bind the HTTP port (setting 'http-port' = {})", http_port);
+  Store store(runtime.pool());
+  if (bootstrap_only) return EnsureBootstrapAdmin(runtime, store, true);
+
+  std::string secret = settings.GetString("jwt-secret");
+  if (secret.empty()) {
+    if (!runtime.development()) {
+      spdlog::critical("setting 'jwt-secret' is required when environment=production "
+                       "(LABELLOOP_JWT_SECRET, at least 32 characters)");
+      return 2;
+    }
+    secret = RandomToken(32);
+    spdlog::warn("no 'jwt-secret': signing with a random key; tokens die with this process and "
+                 "replicas will not accept each other's tokens (development only)");
+  } else if (secret.size() < 32) {
+    spdlog::critical("setting 'jwt-secret': at least 32 characters");
+    return 2;
+  }
+  if (int code = EnsureBootstrapAdmin(runtime, store, false); code != 0) return code;
+
+  TokenSigner signer(secret, "labelloop");
+  RedisWindowCounter counter(runtime.redis_endpoint(), 4);
+  RateLimiter limiter(counter, [] { return static_cast<int64_t>(std::time(nullptr)); });
+  Authenticator authn(signer, store, settings.GetInt("auth-cache-ms"));
+  GateOptions gate_options{
+      .backend_addresses = {{"labeling", settings.GetString("labeling-addr")},
+                            {"ranking", settings.GetString("ranking-addr")},
+                            {"training", settings.GetString("training-addr")},
+                            {"dl_manager", settings.GetString("dl-manager-addr")}},
+      .max_message_bytes = static_cast<int>(settings.GetInt("max-message-bytes")),
+      .deadline_ms = settings.GetInt("internal-deadline-ms"),
+      .stream_deadline_ms = settings.GetInt("stream-deadline-ms"),
+      .user_rate_limit = settings.GetInt("rate-limit-user"),
+      .api_key_rate_limit = settings.GetInt("rate-limit-api-key"),
+      .rate_window_seconds = settings.GetInt("rate-limit-window-seconds")};
+  Gate gate(gate_options, authn, store, limiter);
+  for (const auto& s : gate.skipped()) spdlog::info("not exposed: {}", s);
+  spdlog::info("{} internal methods exposed", gate.routes().size());
+
+  EventHub hub;
+  hub.Start(runtime.redis_endpoint());
+
+  const std::string internal_secret = RandomToken(24);
+  AuthSettings auth_settings{
+      .access_ttl_seconds = settings.GetInt("access-token-ttl-seconds"),
+      .refresh_ttl_seconds = settings.GetInt("refresh-token-ttl-seconds"),
+      .login_attempts = settings.GetInt("login-attempts"),
+      .login_window_seconds = settings.GetInt("login-window-seconds"),
+      .internal_secret = internal_secret};
+  auto fill_info = [&runtime](v1::ServiceInfo* info) { runtime.FillInfo(info); };
+  GatewayServiceImpl service(fill_info, store, signer, gate, limiter, hub, auth_settings);
+  ProxyService proxy(gate);
+  g_proxy = &proxy;
+  grpc::ServerBuilder::InternalAddPluginFactory(&CreateProxyPlugin);
+
+  HttpOptions http_options{.host = settings.GetString("http-host"),
+                           .port = static_cast<int>(settings.GetInt("http-port")),
+                           .threads = static_cast<int>(settings.GetInt("http-threads")),
+                           .cors_origins = SplitList(settings.GetString("cors-origins")),
+                           .internal_secret = internal_secret};
+  HttpApi http(http_options, gate, hub, [&runtime] { return runtime.grpc_port(); },
+               settings.GetString("grpc-host"),
+               [&runtime] { return runtime.pool().Ping() && runtime.redis().Ping(); }, fill_info);
+  if (!http.Start()) {
+    spdlog::critical("cannot bind the HTTP port (setting 'http-port' = {})",
+                     settings.GetInt("http-port"));
     return 1;
   }
-  std::thread http_thread([&] { http.listen_after_bind(); });
-  spdlog::info("HTTP/JSON on http://{}:{}", http_host, http_port);
+  spdlog::info("HTTP/JSON on http://{}:{}", http_options.host, http.port());
 
-  gateway::GatewayServiceImpl service(runtime);
-  int code = runtime.Serve({&service}, [&] { http.stop(); });
-  http.stop();
-  http_thread.join();
+  int code = runtime.Serve({&service}, [&] {
+    hub.Close();
+    http.Stop();
+  });
+  http.Stop();
+  hub.Close();
   return code;
 }

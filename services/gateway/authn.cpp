@@ -1,0 +1,110 @@
+#include "services/gateway/authn.hpp"
+
+#include <ctime>
+
+namespace labelloop::gateway {
+namespace {
+
+constexpr size_t kMaxCacheEntries = 100000;
+
+bool StartsWith(const std::string& s, std::string_view prefix) {
+  return s.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), s.begin(),
+                                                 [](char a, char b) {
+                                                   return std::tolower(a) == std::tolower(b);
+                                                 });
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  return s.substr(i);
+}
+
+}  // namespace
+
+Authenticator::Authenticator(const TokenSigner& signer, Store& store, int64_t cache_ms)
+    : signer_(signer), store_(store), ttl_(cache_ms) {}
+
+AuthResult Authenticator::Authenticate(const Credentials& credentials) {
+  if (!credentials.api_key.empty()) return FromApiKey(Trim(credentials.api_key));
+  const std::string& h = credentials.authorization;
+  if (h.empty()) return {};
+  if (StartsWith(h, "ApiKey ")) return FromApiKey(Trim(h.substr(7)));
+  if (!StartsWith(h, "Bearer ")) {
+    return {std::nullopt, "authorization: expected 'Bearer <access token>' or 'ApiKey <key>'"};
+  }
+  auto v = signer_.Verify(Trim(h.substr(7)), static_cast<int64_t>(std::time(nullptr)));
+  if (v.error != TokenError::kNone) return {std::nullopt, std::string(TokenErrorText(v.error))};
+  Principal p;
+  p.user_id = v.claims.user_id;
+  p.username = v.claims.username;
+  p.role = v.claims.role;
+  return {p, ""};
+}
+
+AuthResult Authenticator::FromApiKey(const std::string& key) {
+  const std::string hash = HashSecret(key);
+  const auto now = Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = keys_.find(hash);
+    if (it != keys_.end() && it->second.until > now) {
+      if (it->second.principal) return {it->second.principal, ""};
+      return {std::nullopt, "API key is unknown or revoked"};
+    }
+  }
+  auto found = store_.FindApiKey(hash);
+  std::optional<Principal> principal;
+  if (found && !found->second.disabled) {
+    Principal p;
+    p.user_id = found->second.id;
+    p.username = found->second.username;
+    p.role = found->second.role;
+    p.api_key_id = found->first.id;
+    principal = p;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (keys_.size() > kMaxCacheEntries) keys_.clear();
+    keys_[hash] = {principal, now + ttl_};
+  }
+  if (principal) return {principal, ""};
+  return {std::nullopt, "API key is unknown or revoked"};
+}
+
+std::optional<Role> Authenticator::Membership(const Principal& caller, int64_t project_id) {
+  const auto key = std::make_pair(caller.user_id, project_id);
+  const auto now = Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = members_.find(key);
+    if (it != members_.end() && it->second.until > now) return it->second.role;
+  }
+  auto role = store_.Membership(caller.user_id, project_id);
+  std::lock_guard lock(mu_);
+  if (members_.size() > kMaxCacheEntries) members_.clear();
+  members_[key] = {role, now + ttl_};
+  return role;
+}
+
+std::set<int64_t> Authenticator::ProjectsOf(const Principal& caller) {
+  return store_.ProjectsOf(caller.user_id);
+}
+
+void Authenticator::ForgetMembership(int64_t user_id, int64_t project_id) {
+  std::lock_guard lock(mu_);
+  members_.erase(std::make_pair(user_id, project_id));
+}
+
+void Authenticator::ForgetApiKey(const std::string& key_hash) {
+  std::lock_guard lock(mu_);
+  keys_.erase(key_hash);
+}
+
+void Authenticator::ForgetAllApiKeys() {
+  std::lock_guard lock(mu_);
+  keys_.clear();
+}
+
+}  // namespace labelloop::gateway

@@ -1,0 +1,66 @@
+// Who is calling (JWT or API key → Principal) and what they may touch (project
+// membership), with short-lived caches so the hot path costs no database round trip.
+// A cached API key or membership is at most `cache_ms` old; changes made through this
+// gateway replica invalidate its cache at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "services/gateway/roles.hpp"
+#include "services/gateway/storage/store.hpp"
+#include "services/gateway/tokens.hpp"
+
+namespace labelloop::gateway {
+
+// The credential headers of a call (gRPC metadata or HTTP headers).
+struct Credentials {
+  std::string authorization;  // "Bearer <jwt>" or "ApiKey <key>"
+  std::string api_key;        // x-api-key
+};
+
+struct AuthResult {
+  std::optional<Principal> principal;
+  // Empty with no principal: no credentials were sent. Else why they were refused.
+  std::string error;
+};
+
+class Authenticator {
+ public:
+  Authenticator(const TokenSigner& signer, Store& store, int64_t cache_ms);
+
+  AuthResult Authenticate(const Credentials& credentials);
+  // The caller's membership role in a project (nullopt: not a member).
+  std::optional<Role> Membership(const Principal& caller, int64_t project_id);
+  std::set<int64_t> ProjectsOf(const Principal& caller);
+  void ForgetMembership(int64_t user_id, int64_t project_id);
+  void ForgetApiKey(const std::string& key_hash);
+  void ForgetAllApiKeys();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  AuthResult FromApiKey(const std::string& key);
+
+  const TokenSigner& signer_;
+  Store& store_;
+  std::chrono::milliseconds ttl_;
+  std::mutex mu_;
+  struct CachedKey {
+    std::optional<Principal> principal;
+    Clock::time_point until;
+  };
+  std::unordered_map<std::string, CachedKey> keys_;
+  struct CachedMembership {
+    std::optional<Role> role;
+    Clock::time_point until;
+  };
+  std::map<std::pair<int64_t, int64_t>, CachedMembership> members_;
+};
+
+}  // namespace labelloop::gateway

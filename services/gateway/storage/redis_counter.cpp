@@ -1,0 +1,34 @@
+#include "services/gateway/storage/redis_counter.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace labelloop::gateway {
+namespace {
+
+constexpr const char* kIncrScript =
+    "local c = redis.call('INCR', KEYS[1]) "
+    "if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "return c";
+
+}  // namespace
+
+RedisWindowCounter::RedisWindowCounter(const redis::Endpoint& endpoint, int connections) {
+  for (int i = 0; i < std::max(1, connections); ++i) {
+    clients_.push_back(std::make_unique<redis::Client>(endpoint));
+  }
+}
+
+std::optional<int64_t> RedisWindowCounter::Increment(const std::string& key, int64_t ttl_seconds) {
+  auto& client = *clients_[next_.fetch_add(1) % clients_.size()];
+  auto r = client.Command({"EVAL", kIncrScript, "1", key, std::to_string(ttl_seconds)});
+  if (!r.ok || r.is_nil) {
+    // Logged once per 100 failures: Redis down would otherwise flood the log.
+    if (failures_.fetch_add(1) % 100 == 0) {
+      spdlog::warn("rate limiting: Redis unreachable, calls are let through");
+    }
+    return std::nullopt;
+  }
+  return r.integer;
+}
+
+}  // namespace labelloop::gateway

@@ -1,0 +1,25 @@
+// WindowCounter on Redis: an atomic INCR + EXPIRE (one Lua script) over a few
+// connections, so rate limiting shares its counts between gateway replicas.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "common/redis/redis.hpp"
+#include "services/gateway/rate_limit.hpp"
+
+namespace labelloop::gateway {
+
+class RedisWindowCounter final : public WindowCounter {
+ public:
+  RedisWindowCounter(const redis::Endpoint& endpoint, int connections);
+  std::optional<int64_t> Increment(const std::string& key, int64_t ttl_seconds) override;
+
+ private:
+  std::vector<std::unique_ptr<redis::Client>> clients_;
+  std::atomic<size_t> next_{0};
+  std::atomic<int64_t> failures_{0};
+};
+
+}  // namespace labelloop::gateway
