@@ -1,0 +1,64 @@
+// Binary COPY (PostgreSQL's COPY ... FROM STDIN WITH (FORMAT binary)) written straight to
+// libpq from large buffers: values are encoded once, with no per-row allocation, and
+// sent when the buffer reaches its threshold. Used inside a pqxx transaction.
+#pragma once
+
+#include <cstdint>
+#include <pqxx/pqxx>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace labelloop::labeling::ingest {
+
+// Encodes tuples in the binary COPY format.
+class CopyEncoder {
+ public:
+  CopyEncoder();
+  void BeginTuple(int16_t fields);
+  void Null();
+  void Text(std::string_view s);  // text, bytea: the raw bytes
+  void Jsonb(std::string_view json);
+  void Int64(int64_t v);
+  void TimestampMicros(int64_t unix_micros);                 // timestamptz
+  void FloatArray(std::span<const float> values);            // real[]
+  void TextArray(std::span<const std::string_view> values);  // text[]
+  // Marks/undoes the tuple being written (a row found bad midway).
+  size_t Mark() const { return buf_.size(); }
+  void Truncate(size_t mark) { buf_.resize(mark); }
+  std::string& buffer() { return buf_; }
+  void AppendTrailer();
+
+ private:
+  void Put16(int16_t v);
+  void Put32(int32_t v);
+  void Put64(int64_t v);
+  std::string buf_;
+};
+
+// A binary COPY running on the connection of `tx`.
+class CopyStream {
+ public:
+  // Starts `COPY <target> FROM STDIN WITH (FORMAT binary)`; throws std::runtime_error.
+  CopyStream(pqxx::dbtransaction& tx, const std::string& target, size_t flush_bytes);
+  ~CopyStream();
+  CopyEncoder& encoder() { return encoder_; }
+  // Sends the buffer when it is over the threshold; throws std::runtime_error.
+  void MaybeFlush() {
+    if (encoder_.buffer().size() >= flush_bytes_) Flush();
+  }
+  void Flush();
+  // Ends the COPY; returns the rows copied; throws with the server's message.
+  int64_t End();
+  // Abandons the COPY (the transaction is then rolled back by its owner).
+  void Abort(const std::string& why);
+
+ private:
+  void* conn_;  // PGconn*
+  CopyEncoder encoder_;
+  size_t flush_bytes_;
+  bool active_ = false;
+};
+
+}  // namespace labelloop::labeling::ingest

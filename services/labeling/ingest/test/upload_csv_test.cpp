@@ -1,0 +1,301 @@
+// CSV uploads through the Ingestor against a real PostgreSQL: features, timestamps,
+// payloads, labels, idempotency, both modes, each bad-row case with its message, and a
+// 100,000-row upload through the gRPC adapter.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "services/labeling/ingest/ingest_service.hpp"
+#include "services/labeling/ingest/test/ingest_fixture.hpp"
+
+namespace labelloop::labeling::ingest::test {
+namespace {
+
+const std::string kGood =
+    "id,ts,f1,f2,f3,note\n"
+    "a,2024-05-01T12:30:00Z,1,2,3,plain\n"
+    "b,,0.5,-1e2,7,\"quoted, with comma\"\n"
+    "\"c\",1714566600,1,1,1,\"two\nlines ✓\"\n";
+
+TEST_F(IngestTest, CsvStoresFeaturesTimestampsAndExtraColumns) {
+  const int64_t p = CreateProject("tabular");
+  UploadResult r;
+  ASSERT_TRUE(UploadCsv(p, kGood, &r).ok());
+  EXPECT_EQ(r.rows_read, 3);
+  EXPECT_EQ(r.rows_accepted, 3);
+  EXPECT_EQ(r.items_inserted, 3);
+  EXPECT_EQ(r.rows_rejected, 0);
+  EXPECT_EQ(r.feature_dim, 3);
+  EXPECT_EQ(Scalar("SELECT feature_dim FROM labeling.projects"), "3");
+  EXPECT_EQ(Scalar("SELECT features::text FROM labeling.items WHERE external_id = 'b'"),
+            "{0.5,-100,7}");
+  EXPECT_EQ(Scalar("SELECT extract(epoch FROM sample_ts)::bigint FROM labeling.items "
+                   "WHERE external_id = 'a'"),
+            "1714566600");
+  EXPECT_EQ(Scalar("SELECT extract(epoch FROM sample_ts)::bigint FROM labeling.items "
+                   "WHERE external_id = 'c'"),
+            "1714566600");
+  EXPECT_EQ(Scalar("SELECT sample_ts FROM labeling.items WHERE external_id = 'b'"), "");
+  EXPECT_EQ(Scalar("SELECT row_payload->>'note' FROM labeling.items WHERE external_id = 'c'"),
+            "two\nlines ✓");
+  EXPECT_EQ(Scalar("SELECT row_payload->>'note' FROM labeling.items WHERE external_id = 'b'"),
+            "quoted, with comma");
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items WHERE status = 'unlabeled' AND "
+                  "judgements = 0"),
+            3);
+}
+
+TEST_F(IngestTest, CsvSameFileTwiceAddsNothing) {
+  const int64_t p = CreateProject("tabular");
+  UploadResult r1, r2;
+  ASSERT_TRUE(UploadCsv(p, kGood, &r1).ok());
+  const std::string before = Scalar(
+      "SELECT string_agg(id::text || features::text, ';' ORDER BY "
+      "id) FROM labeling.items");
+  ASSERT_TRUE(UploadCsv(p, kGood, &r2, Mode::kAllOrNothing, 5).ok());
+  EXPECT_EQ(r2.rows_accepted, 3);
+  EXPECT_EQ(r2.items_inserted, 0);
+  EXPECT_EQ(r2.duplicates, 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items"), 3);
+  EXPECT_EQ(Scalar("SELECT string_agg(id::text || features::text, ';' ORDER BY id) FROM "
+                   "labeling.items"),
+            before);
+}
+
+TEST_F(IngestTest, CsvChunkSizeDoesNotMatter) {
+  const int64_t p1 = CreateProject("tabular");
+  const int64_t p2 = CreateProject("tabular");
+  UploadResult r1, r2;
+  ASSERT_TRUE(UploadCsv(p1, kGood, &r1, Mode::kAllOrNothing, 1).ok());
+  ASSERT_TRUE(UploadCsv(p2, kGood, &r2, Mode::kAllOrNothing, 1 << 20).ok());
+  auto dump = [&](int64_t p) {
+    return Scalar(
+        "SELECT string_agg(external_id || sample_ts::text || features::text || "
+        "coalesce(row_payload::text, ''), ';' ORDER BY external_id) FROM "
+        "labeling.items WHERE project_id = " +
+        std::to_string(p));
+  };
+  EXPECT_EQ(dump(p1), dump(p2));
+}
+
+// One file with each kind of bad row; line numbers count embedded newlines.
+const std::string kBad =
+    "id,ts,f1,f2,f3\n"      // 1
+    "ok1,,1,2,3\n"          // 2
+    "short,,1,2\n"          // 3 wrong column count
+    "\"q\"x,,1,2,3\n"       // 4 does not parse
+    "nan,,1,abc,3\n"        // 5 not a number
+    "ts,yesterday,1,2,3\n"  // 6 bad timestamp
+    ",,1,2,3\n"             // 7 empty external id
+    "\"ok\n2\",,4,5,6\n"    // 8-9 ok, embedded newline
+    "empty,,1,,3\n"         // 10 empty number
+    "bad\xff,,1,2,3\n";     // 11 invalid UTF-8
+
+void ExpectBadRows(const UploadResult& r) {
+  ASSERT_EQ(r.rows_rejected, 7);
+  ASSERT_EQ(r.rejected.size(), 7U);
+  EXPECT_EQ(r.rejected[0].line, 3);
+  EXPECT_EQ(r.rejected[0].reason, "4 fields, the header has 5");
+  EXPECT_EQ(r.rejected[1].line, 4);
+  EXPECT_NE(r.rejected[1].reason.find("unexpected character after a closing quote"),
+            std::string::npos);
+  EXPECT_EQ(r.rejected[2].line, 5);
+  EXPECT_EQ(r.rejected[2].reason, "column 'f2': 'abc' is not a finite number");
+  EXPECT_EQ(r.rejected[3].line, 6);
+  EXPECT_NE(r.rejected[3].reason.find("column 'ts': 'yesterday' is not an ISO-8601 time"),
+            std::string::npos);
+  EXPECT_EQ(r.rejected[4].line, 7);
+  EXPECT_EQ(r.rejected[4].reason, "empty external id");
+  EXPECT_EQ(r.rejected[5].line, 10);
+  EXPECT_EQ(r.rejected[5].reason, "column 'f2': '' is empty, expected a number");
+  EXPECT_EQ(r.rejected[6].line, 11);
+  EXPECT_EQ(r.rejected[6].reason, "external id is not valid UTF-8");
+}
+
+TEST_F(IngestTest, CsvCommitGoodRowsReturnsRejectsWithLineNumbers) {
+  const int64_t p = CreateProject("tabular");
+  UploadResult r;
+  ASSERT_TRUE(UploadCsv(p, kBad, &r, Mode::kCommitGoodRows, 3).ok());
+  EXPECT_EQ(r.rows_read, 9);
+  EXPECT_EQ(r.rows_accepted, 2);
+  EXPECT_EQ(r.items_inserted, 2);
+  ExpectBadRows(r);
+  EXPECT_EQ(Scalar("SELECT string_agg(external_id, ',' ORDER BY external_id) FROM "
+                   "labeling.items"),
+            "ok\n2,ok1");
+}
+
+TEST_F(IngestTest, CsvAllOrNothingStoresNothingAndListsRejects) {
+  const int64_t p = CreateProject("tabular");
+  UploadResult r;
+  const Status st = UploadCsv(p, kBad, &r, Mode::kAllOrNothing, 7);
+  ASSERT_EQ(st.code, Code::kInvalidArgument);
+  EXPECT_NE(st.message.find("upload rejected, nothing stored: 7 of 9 rows are invalid"),
+            std::string::npos)
+      << st.message;
+  EXPECT_NE(st.message.find("line 3: 4 fields, the header has 5"), std::string::npos);
+  EXPECT_NE(st.message.find("line 11: external id is not valid UTF-8"), std::string::npos);
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items"), 0);
+  EXPECT_EQ(Scalar("SELECT feature_dim FROM labeling.projects"), "");
+}
+
+TEST_F(IngestTest, CsvUnterminatedQuoteIsRejectedWithItsLine) {
+  const int64_t p = CreateProject("tabular");
+  UploadResult r;
+  ASSERT_TRUE(UploadCsv(p, "id,ts,f1,f2,f3\na,,1,2,3\nb,,\"1,2,3\nc,,1,2,3\n", &r).ok());
+  ASSERT_EQ(r.rows_rejected, 1);
+  EXPECT_EQ(r.rejected[0].line, 3);
+  EXPECT_NE(r.rejected[0].reason.find("unterminated quoted field"), std::string::npos);
+  EXPECT_EQ(r.items_inserted, 1);
+}
+
+TEST_F(IngestTest, CsvHeaderProblemsFailTheWholeUpload) {
+  const int64_t p = CreateProject("tabular");
+  UploadResult r;
+  Status st = UploadCsv(p, "id,ts,f1,f2\na,,1,2\n", &r);
+  EXPECT_EQ(st.code, Code::kInvalidArgument);
+  EXPECT_EQ(st.message,
+            "column 'f3' (feature) named in the mapping is not in the CSV header (line 1)");
+  st = UploadCsv(p, "", &r);
+  EXPECT_EQ(st.message, "the CSV is empty: no header line");
+  options_.max_row_bytes = 2048;
+  ingestor_.reset();
+  st = UploadCsv(p, "id,ts,f1,f2,f3\na,,\"" + std::string(5000, 'x'), &r);
+  EXPECT_EQ(st.code, Code::kInvalidArgument);
+  EXPECT_NE(st.message.find("line 2: record longer than 2048 bytes"), std::string::npos);
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items"), 0);
+}
+
+TEST_F(IngestTest, FeatureDimIsFixedByTheFirstIngestion) {
+  const int64_t p = CreateProject("tabular");
+  UploadResult r;
+  ASSERT_TRUE(UploadCsv(p, kGood, &r).ok());
+  UploadSpec spec = Spec(p, Format::kCsv, TabularMapping());
+  spec.mapping.features = {"f1", "f2"};
+  const Status st = Upload(spec, "id,ts,f1,f2\nz,,1,2\n", 100, &r);
+  EXPECT_EQ(st.code, Code::kFailedPrecondition);
+  EXPECT_EQ(st.message,
+            "project " + std::to_string(p) +
+                " has feature_dim 3 (fixed by its first ingestion); this upload's items have 2 "
+                "features");
+}
+
+TEST_F(IngestTest, CsvLabelsAreImportedAsSingleJudgements) {
+  const int64_t p = CreateProject("tabular", "{cat,dog}");
+  UploadResult r;
+  ASSERT_TRUE(UploadCsv(p,
+                        "id,ts,f1,f2,f3,label\n"
+                        "a,,1,2,3,cat\n"
+                        "b,,1,2,3,\n"
+                        "c,,1,2,3,dog\n"
+                        "d,,1,2,3,cow\n"
+                        "e,,1,2,3,cat|dog\n",
+                        &r)
+                  .ok());
+  EXPECT_EQ(r.items_inserted, 3);
+  EXPECT_EQ(r.labels_imported, 2);
+  ASSERT_EQ(r.rows_rejected, 2);
+  EXPECT_EQ(r.rejected[0].line, 5);
+  EXPECT_EQ(r.rejected[0].reason,
+            "label 'cow' is not a class of project " + std::to_string(p) + " (classes: cat, dog)");
+  EXPECT_EQ(r.rejected[1].reason,
+            "2 labels given, the project is single-choice (one class per item)");
+  EXPECT_EQ(Scalar("SELECT status || judgements || consensus::text FROM labeling.items WHERE "
+                   "external_id = 'a'"),
+            "labeled1{cat}");
+  EXPECT_EQ(Scalar("SELECT status || judgements FROM labeling.items WHERE external_id = 'b'"),
+            "unlabeled0");
+  EXPECT_EQ(Scalar("SELECT string_agg(annotator || classes::text, ',') FROM labeling.labels"),
+            "import{cat},import{dog}");
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.label_history WHERE old_classes IS NULL"), 2);
+  // Uploading again imports no second label.
+  ASSERT_TRUE(UploadCsv(p, "id,ts,f1,f2,f3,label\na,,1,2,3,dog\n", &r).ok());
+  EXPECT_EQ(r.labels_imported, 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.labels"), 2);
+}
+
+TEST_F(IngestTest, CsvLabelsWithSeveralJudgementsPerItemAndMultiLabel) {
+  const int64_t p = CreateProject("tabular", "{a,b,c}", "multi", 3);
+  UploadResult r;
+  ASSERT_TRUE(UploadCsv(p, "id,ts,f1,f2,f3,label\nx,,1,2,3,a | c\n", &r).ok());
+  EXPECT_EQ(r.labels_imported, 1);
+  EXPECT_EQ(Scalar("SELECT status || judgements || coalesce(consensus::text, 'null') FROM "
+                   "labeling.items"),
+            "unlabeled1null");
+  EXPECT_EQ(Scalar("SELECT classes::text FROM labeling.labels"), "{a,c}");
+}
+
+TEST_F(IngestTest, UploadsNeedAnActiveExistingProject) {
+  UploadResult r;
+  Status st = UploadCsv(999, kGood, &r);
+  EXPECT_EQ(st.code, Code::kNotFound);
+  EXPECT_EQ(st.message, "project 999 does not exist");
+  const int64_t p = CreateProject("tabular");
+  Scalar("UPDATE labeling.projects SET status = 'archived' RETURNING 1");
+  st = UploadCsv(p, kGood, &r);
+  EXPECT_EQ(st.code, Code::kFailedPrecondition);
+  EXPECT_NE(st.message.find("is archived"), std::string::npos);
+}
+
+// 100,000 rows through the real gRPC adapter (in-process server, 1 MiB messages).
+TEST_F(IngestTest, HundredThousandRowCsvThroughGrpc) {
+  const int64_t p = CreateProject("tabular", "{cat,dog}");
+  IngestServiceImpl service(*pool_, options_);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(8 << 20);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server);
+  auto stub = v1::LabelingIngestService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+
+  std::string csv = "id,ts,f1,f2,f3,label\n";
+  for (int i = 0; i < 100000; ++i) {
+    csv += "row-" + std::to_string(i) + ",2024-01-01T00:00:00Z," + std::to_string(i) + ".5," +
+           std::to_string(i % 7) + ",-1," + (i % 10 == 0 ? "dog" : "") + "\n";
+  }
+  auto upload = [&](v1::UploadResponse* resp) {
+    grpc::ClientContext ctx;
+    auto writer = stub->Upload(&ctx, resp);
+    v1::UploadRequest req;
+    auto* h = req.mutable_header();
+    h->set_project_id(p);
+    h->set_format(v1::UPLOAD_FORMAT_CSV);
+    h->set_mode(v1::UPLOAD_MODE_ALL_OR_NOTHING);
+    auto* m = h->mutable_mapping();
+    m->set_external_id_column("id");
+    m->set_sample_ts_column("ts");
+    m->set_label_column("label");
+    for (const char* f : {"f1", "f2", "f3"}) m->add_feature_columns(f);
+    EXPECT_TRUE(writer->Write(req));
+    for (size_t i = 0; i < csv.size(); i += 1 << 20) {
+      v1::UploadRequest chunk;
+      chunk.set_chunk(csv.substr(i, 1 << 20));
+      if (!writer->Write(chunk)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  v1::UploadResponse resp;
+  grpc::Status st = upload(&resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.rows_read(), 100000);
+  EXPECT_EQ(resp.items_inserted(), 100000);
+  EXPECT_EQ(resp.labels_imported(), 10000);
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items"), 100000);
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items WHERE status = 'labeled'"), 10000);
+  EXPECT_EQ(Scalar("SELECT features::text FROM labeling.items WHERE external_id = 'row-99999'"),
+            "{99999.5,4,-1}");
+  v1::UploadResponse again;
+  st = upload(&again);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(again.items_inserted(), 0);
+  EXPECT_EQ(again.duplicates(), 100000);
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace labelloop::labeling::ingest::test
