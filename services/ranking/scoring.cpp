@@ -135,10 +135,33 @@ using I8 = int32_t __attribute__((vector_size(32)));
   for (; x < n; ++x) dst[x] = PLogP(src[x]);
 }
 
+// Loads 8 rows of K values as K vectors of 8 lanes (one column each), so the per-row
+// reductions below become lane-wise operations over whole vectors.
+template <int K>
+[[gnu::always_inline]] inline void Columns8(const float* __restrict p, F8 (&cols)[K]) {
+  alignas(32) float buf[K][8];
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < K; ++j) buf[j][i] = p[i * K + j];
+  }
+  for (int j = 0; j < K; ++j) std::memcpy(&cols[j], buf[j], sizeof(F8));
+}
+
+[[gnu::always_inline]] inline F8 Max8(F8 a, F8 b) { return a > b ? a : b; }
+[[gnu::always_inline]] inline F8 Min8(F8 a, F8 b) { return a < b ? a : b; }
+
 template <int K>
 [[gnu::always_inline]] inline void LcRows(const float* __restrict p, size_t rows, int /*k*/,
                                           float* __restrict out) {
-  for (size_t i = 0; i < rows; ++i) out[i] = 1.0f - MaxTree<K>(p + i * K);
+  size_t i = 0;
+  for (; i + 8 <= rows; i += 8) {
+    F8 cols[K];
+    Columns8<K>(p + i * K, cols);
+    F8 m = cols[0];
+    for (int j = 1; j < K; ++j) m = Max8(m, cols[j]);
+    const F8 r = 1.0f - m;
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < rows; ++i) out[i] = 1.0f - MaxTree<K>(p + i * K);
 }
 
 [[gnu::always_inline]] inline void LcRowsDyn(const float* __restrict p, size_t rows, int k,
@@ -154,7 +177,20 @@ template <int K>
 template <int K>
 [[gnu::always_inline]] inline void MarginRows(const float* __restrict p, size_t rows, int /*k*/,
                                               float* __restrict out) {
-  for (size_t i = 0; i < rows; ++i) {
+  size_t i = 0;
+  for (; i + 8 <= rows; i += 8) {
+    F8 cols[K];
+    Columns8<K>(p + i * K, cols);
+    F8 m1 = Max8(cols[0], cols[1]);
+    F8 m2 = Min8(cols[0], cols[1]);
+    for (int j = 2; j < K; ++j) {
+      m2 = Max8(m2, Min8(m1, cols[j]));
+      m1 = Max8(m1, cols[j]);
+    }
+    const F8 r = 1.0f - (m1 - m2);
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < rows; ++i) {
     const Top2 t = Top2Tree<K>(p + i * K);
     out[i] = 1.0f - (t.first - t.second);
   }
@@ -178,11 +214,19 @@ template <int K>
 template <int K>
 [[gnu::always_inline]] inline void EntropyRows(const float* __restrict p, size_t rows, int /*k*/,
                                                float* __restrict out) {
-  float buf[kBlock * K];
-  for (size_t start = 0; start < rows; start += kBlock) {
-    const size_t n = std::min(kBlock, rows - start);
-    PLogPSpan(p + start * K, n * K, buf);
-    for (size_t i = 0; i < n; ++i) out[start + i] = 0.0f - SumTree<K>(buf + i * K);
+  size_t i = 0;
+  for (; i + 8 <= rows; i += 8) {
+    F8 cols[K];
+    Columns8<K>(p + i * K, cols);
+    F8 s = PLogP8(cols[0]);
+    for (int j = 1; j < K; ++j) s += PLogP8(cols[j]);
+    const F8 r = 0.0f - s;
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < rows; ++i) {
+    float s = 0.0f;
+    for (int j = 0; j < K; ++j) s += PLogP(p[i * K + j]);
+    out[i] = 0.0f - s;
   }
 }
 
@@ -242,16 +286,42 @@ LL_DISPATCH(Entropy)
   }
 }
 
+template <Strategy S>
+[[gnu::always_inline]] inline F8 BinaryUncertainty8(F8 p) {
+  const F8 q = 1.0f - p;
+  if constexpr (S == Strategy::kLeastConfidence) {
+    return Min8(p, q);
+  } else if constexpr (S == Strategy::kMargin) {
+    const F8 d = p - q;
+    return 1.0f - Max8(d, 0.0f - d);
+  } else {
+    return 0.0f - (PLogP8(p) + PLogP8(q));
+  }
+}
+
+// Per-class uncertainties of a block of rows computed flat (8 values at a time), then
+// aggregated per row.
 template <Strategy S, Aggregate A>
 LL_KERNEL void MultiRows(const float* __restrict p, size_t rows, int k, float* __restrict out) {
-  for (size_t i = 0; i < rows; ++i) {
-    const float* r = p + i * static_cast<size_t>(k);
-    float acc = 0.0f;
-    for (int j = 0; j < k; ++j) {
-      const float u = BinaryUncertainty(S, r[j]);
-      acc = A == Aggregate::kMax ? std::max(acc, u) : acc + u;
+  std::vector<float> buf(kBlock * static_cast<size_t>(k));
+  for (size_t start = 0; start < rows; start += kBlock) {
+    const size_t n = std::min(kBlock, rows - start);
+    const size_t m = n * static_cast<size_t>(k);
+    const float* src = p + start * static_cast<size_t>(k);
+    size_t x = 0;
+    for (; x + 8 <= m; x += 8) {
+      F8 v;
+      std::memcpy(&v, src + x, sizeof v);
+      const F8 u = BinaryUncertainty8<S>(v);
+      std::memcpy(buf.data() + x, &u, sizeof u);
     }
-    out[i] = A == Aggregate::kMax ? acc : acc / static_cast<float>(k);
+    for (; x < m; ++x) buf[x] = BinaryUncertainty(S, src[x]);
+    for (size_t i = 0; i < n; ++i) {
+      const float* u = buf.data() + i * static_cast<size_t>(k);
+      float acc = 0.0f;
+      for (int j = 0; j < k; ++j) acc = A == Aggregate::kMax ? std::max(acc, u[j]) : acc + u[j];
+      out[start + i] = A == Aggregate::kMax ? acc : acc / static_cast<float>(k);
+    }
   }
 }
 

@@ -52,10 +52,13 @@ std::vector<uint32_t> TopRows(std::span<const float> scores, size_t k,
   if (k == 0) return {};
   heap.reserve(k);
   uint64_t worst = std::numeric_limits<uint64_t>::max();
+  float worst_score = -std::numeric_limits<float>::infinity();
   const size_t n = scores.size();
   for (size_t i = 0; i < n; ++i) {
+    // The common case once the heap is full: one float comparison rejects the row.
+    if (scores[i] < worst_score) continue;
     const uint64_t key = OrderKey(scores[i], static_cast<uint32_t>(i));
-    if (heap.size() == k && key >= worst) continue;  // the common case: one comparison
+    if (heap.size() == k && key >= worst) continue;
     if (keep && !keep(static_cast<uint32_t>(i))) continue;
     if (heap.size() < k) {
       heap.push_back(key);
@@ -65,7 +68,10 @@ std::vector<uint32_t> TopRows(std::span<const float> scores, size_t k,
       heap.back() = key;
       std::push_heap(heap.begin(), heap.end());
     }
-    if (heap.size() == k) worst = heap.front();
+    if (heap.size() == k) {
+      worst = heap.front();
+      worst_score = scores[static_cast<uint32_t>(worst)];
+    }
   }
   std::sort(heap.begin(), heap.end());
   std::vector<uint32_t> rows(heap.size());
