@@ -43,7 +43,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
 
   void OnReadDone(bool ok) override {
     log::ScopedRequestId scope(request_id_);
-    std::unique_lock lock(mu_);
+    std::unique_lock<std::recursive_mutex> lock(mu_);
     if (!ok) {
       // The caller half-closed (or went away).
       if (!upstream_started_) {
@@ -87,7 +87,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     server_write_pending_ = false;
     if (!ok) {
       if (upstream_open_) ctx_upstream_.TryCancel();
@@ -98,7 +98,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   }
 
   void OnCancel() override {
-    std::lock_guard lock(mu_);
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     if (upstream_started_) ctx_upstream_.TryCancel();
   }
 
@@ -138,13 +138,13 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   }
 
   void UpstreamWriteDone(bool ok) {
-    std::lock_guard lock(mu_);
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     if (ok && route_->client_streaming && !writes_done_ && !finished_) StartRead(&in_);
   }
 
   void UpstreamReadDone(bool ok) {
     log::ScopedRequestId scope(request_id_);
-    std::lock_guard lock(mu_);
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     if (!ok) {
       upstream_open_ = false;
       upstream_.RemoveHold();
@@ -170,7 +170,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
 
   void UpstreamDone(const grpc::Status& status) {
     {
-      std::lock_guard lock(mu_);
+      std::lock_guard<std::recursive_mutex> lock(mu_);
       upstream_status_ = pending_status_ ? *pending_status_
                                          : gate_.MapBackendStatus(*route_->backend, status);
       if (!server_write_pending_) FinishLocked(*upstream_status_);
@@ -195,7 +195,8 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   Admission admission_;
   grpc::ClientContext ctx_upstream_;
   Upstream upstream_;
-  std::mutex mu_;
+  // Recursive: a Start* call on one side may run the other side's reaction inline.
+  std::recursive_mutex mu_;
   std::atomic<int> refs_{1};
   grpc::ByteBuffer in_;
   grpc::ByteBuffer out_req_;
