@@ -1,6 +1,7 @@
 // labelloop-labeling: The labeling service: projects, datasets, items, leases and labels.
 #include "common/bootstrap/runtime.hpp"
 #include "services/labeling/event_publisher.hpp"
+#include "services/labeling/ingest/ingest_service.hpp"
 #include "services/labeling/ranking_client.hpp"
 #include "services/labeling/service.hpp"
 #include "services/labeling/storage/assignment_store.hpp"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   s.AddInt("ranking-retry-ms", 2000,
            "after a ranking failure, hand out oldest-first this long before asking again", 0,
            600000);
+  labeling::ingest::DeclareIngestSettings(s);
   if (auto code = runtime.Init(argc, argv)) return *code;
 
   labeling::storage::ProjectStore projects(runtime.pool());
@@ -39,7 +41,8 @@ int main(int argc, char** argv) {
                                   std::chrono::milliseconds(s.GetInt("ranking-retry-ms")));
   labeling::EventPublisher events(runtime.redis());
   labeling::LabelingServiceImpl service(runtime, {projects, assignments, queries, ranking, events});
-  int code = runtime.Serve({&service});
+  labeling::ingest::IngestServiceImpl ingest(runtime);
+  int code = runtime.Serve({&service, &ingest});
   events.Stop();
   return code;
 }

@@ -3,6 +3,7 @@
 #include "services/labeling/convert.hpp"
 #include "services/labeling/domain/claims.hpp"
 #include "services/labeling/domain/schema.hpp"
+#include "services/labeling/ingest/validators.hpp"
 
 namespace labelloop::labeling {
 
@@ -15,7 +16,10 @@ std::vector<std::string> Strings(const google::protobuf::RepeatedPtrField<std::s
 }  // namespace
 
 std::string CheckValidators(const std::string& json) {
-  return CheckJsonObject("validators_json", json);
+  if (auto e = CheckJsonObject("validators_json", json); !e.empty()) return e;
+  // What ingestion will enforce must parse now, not fail at the first upload.
+  if (auto e = ingest::CheckValidatorConfig(json); !e.empty()) return "validators_json." + e;
+  return "";
 }
 
 Outcome<storage::NewProject> CheckNewProject(const v1::CreateProjectRequest& req) {

@@ -44,7 +44,7 @@ DECLARE
 BEGIN
   SELECT p.judgements_per_item, p.status INTO v_k, v_status FROM labeling.projects p WHERE p.id = p_project;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'project % not found', p_project USING ERRCODE = 'LL404';
+    RAISE EXCEPTION 'project_id: no project %', p_project USING ERRCODE = 'LL404';
   END IF;
   IF v_status <> 'active' THEN
     RAISE EXCEPTION 'project % is %: nothing can be claimed', p_project, v_status

@@ -47,6 +47,8 @@ Error ErrorFrom(const std::exception& e, const char* operation) {
     std::string text = sql->what();
     if (text.rfind("ERROR:", 0) == 0) text = text.substr(6);
     while (!text.empty() && (text.front() == ' ')) text.erase(text.begin());
+    // Drop the CONTEXT lines PL/pgSQL adds: the caller needs the first line only.
+    if (auto nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     if (state == "LL404") return NotFound(text);
     if (state == "LL412") return FailedPrecondition(text);

@@ -135,6 +135,8 @@ TEST(LabelingProjects, BadInputNamesTheField) {
        "judgements_per_item: must be between 1 and 50 (got 51)"},
       {[](auto& r) { r.set_validators_json("{not json"); }, "validators_json: not valid JSON"},
       {[](auto& r) { r.set_settings_json("[]"); }, "settings_json: must be a JSON object"},
+      {[](auto& r) { r.set_validators_json(R"({"image":"big"})"); },
+       "validators_json.image: must be an object"},
       {[](auto& r) { r.set_settings_json(R"({"retrain_every":-5})"); },
        "settings_json.retrain_every: must be a positive integer"},
   };
@@ -170,7 +172,7 @@ TEST(LabelingProjects, BadInputNamesTheField) {
   v1::ClaimNextResponse claim;
   auto st = Claim(stub, 424242, "ann", 1, &claim);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(st.error_message(), "project 424242 not found");
+  EXPECT_EQ(st.error_message(), "project_id: no project 424242");
   st = Claim(stub, 1, "", 1, &claim);
   EXPECT_EQ(st.error_message(), "annotator: must not be empty");
   st = Claim(stub, 1, "ann", 500, &claim);

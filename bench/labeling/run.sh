@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Labeling benchmark: claim+submit cycles/s with CLIENTS concurrent annotators over gRPC
+# on loopback against labelloop-labeling, next to `pgbench -N` tps with the same number
+# of clients on the same PostgreSQL, alternating, RUNS times; prints each run and the
+# medians. The project has ITEMS items (INSERT ... SELECT generate_series).
+#
+#   bench/labeling/run.sh [BUILD_DIR]
+#
+# Environment: ITEMS (1000000), CLIENTS (64), SECONDS (20), RUNS (3), POOL (labeling's
+# pg-pool-size, 16), LL_PG_FAST (0: durable PostgreSQL defaults; 1: fsync off).
+# Needs the labelloop-labeling and labeling_bench binaries in BUILD_DIR/bin.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=../../deploy/lib/common.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib" && pwd)/common.sh"
+BUILD_DIR="${1:-$LL_ROOT/build}"
+ITEMS="${ITEMS:-1000000}"
+CLIENTS="${CLIENTS:-64}"
+SECONDS_PER_RUN="${SECONDS:-20}"
+RUNS="${RUNS:-3}"
+POOL="${POOL:-16}"
+export LL_PG_FAST="${LL_PG_FAST:-0}"
+
+TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/labelloop-bench-labeling.XXXXXX")"
+chmod 755 "$TMP_DIR"
+SERVICE_PID=""
+teardown() {
+    [[ -n "$SERVICE_PID" ]] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
+    ll_redis_stop "$TMP_DIR/redis" || true
+    ll_pg_stop "$TMP_DIR/pg" immediate || true
+    rm -rf "$TMP_DIR"
+}
+trap teardown EXIT
+
+PG_PORT="$(ll_free_port)"
+ll_pg_start "$TMP_DIR/pg" "$PG_PORT"
+REDIS_PORT="$(ll_free_port)"
+ll_redis_start "$TMP_DIR/redis" "$REDIS_PORT"
+URL="postgresql://labelloop@127.0.0.1:$PG_PORT"
+psql -q "$URL/postgres" -c "CREATE DATABASE labelloop" -c "CREATE DATABASE pgbench"
+pgbench -i -q -s 10 "$URL/pgbench" >/dev/null 2>&1
+
+GRPC_PORT="$(ll_free_port)"
+"$BUILD_DIR/bin/labelloop-labeling" --pg-url "$URL/labelloop" --redis-port "$REDIS_PORT" \
+    --grpc-host 127.0.0.1 --grpc-port "$GRPC_PORT" --metrics-port 0 --pg-pool-size "$POOL" \
+    --log-level warn --env-file /dev/null >"$TMP_DIR/labeling.log" 2>&1 &
+SERVICE_PID=$!
+ADDR="127.0.0.1:$GRPC_PORT"
+for _ in $(seq 1 100); do
+    PROJECT="$("$BUILD_DIR/bin/labeling_bench" create-project "$ADDR" 2>/dev/null)" && break
+    sleep 0.2
+done
+[[ -n "${PROJECT:-}" ]] || { cat "$TMP_DIR/labeling.log"; ll_die "labelloop-labeling did not start"; }
+
+start=$(date +%s.%N)
+psql -q "$URL/labelloop" -c "INSERT INTO labeling.items (project_id, external_id, row_payload, features)
+  SELECT $PROJECT, 'row-' || g, jsonb_build_object('g', g),
+         ARRAY[random(), random(), random(), random(), random(), random(), random(), random()]::real[]
+  FROM generate_series(1, $ITEMS) g" -c "VACUUM ANALYZE labeling.items"
+end=$(date +%s.%N)
+
+echo "# labeling benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), PostgreSQL $(psql -tA "$URL/postgres" -c 'SHOW server_version'), fsync=$(psql -tA "$URL/postgres" -c 'SHOW fsync'), synchronous_commit=$(psql -tA "$URL/postgres" -c 'SHOW synchronous_commit')"
+echo "# workload: project of $ITEMS items (inserted in $(echo "$end - $start" | bc) s), $CLIENTS clients, ${SECONDS_PER_RUN} s per run, $RUNS runs, labeling pg-pool-size $POOL, ranking not running (oldest-first fallback)"
+cycles=()
+tps=()
+for run in $(seq 1 "$RUNS"); do
+    t="$(pgbench -n -N -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" "$URL/pgbench" 2>/dev/null |
+        awk '/^tps = / {print $3; exit}')"
+    tps+=("$t")
+    line="$("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" "$CLIENTS" "$SECONDS_PER_RUN" 3)"
+    cycles+=("$(echo "$line" | sed -E 's/.*"cycles_per_s":([0-9.]+).*/\1/')")
+    echo "run $run: pgbench -N tps=$t  labeling $line"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+mc="$(median "${cycles[@]}")"
+mt="$(median "${tps[@]}")"
+echo "median: labeling cycles/s=$mc  pgbench -N tps=$mt  ratio=$(echo "scale=3; $mc / $mt" | bc)  (goal >= 0.4)"
+echo "labeled so far: $(psql -tA "$URL/labelloop" -c "SELECT count(*) FROM labeling.items WHERE status = 'labeled'") of $ITEMS"
