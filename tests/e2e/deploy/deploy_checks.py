@@ -64,6 +64,7 @@ class Setting:
         self.required = False
         self.secret = False
         self.choices = []
+        self.help = ""
 
     def check_value(self, value):
         """Returns an error message when `value` would be refused at start-up, else ''."""
@@ -84,6 +85,9 @@ class Setting:
             return f"'{value}' is not one of {self.choices}"
         if self.required and not value:
             return "is required and empty"
+        minimum = re.search(r"at least (\d+) characters", self.help)
+        if minimum and value and len(value) < int(minimum.group(1)):
+            return f"shorter than the {minimum.group(1)} characters the binary demands"
         return ""
 
 
@@ -108,6 +112,7 @@ def settings_of(binary):
             continue
         if current is not None and line.startswith("      "):
             text = line.strip()
+            current.help = text
             choices = re.search(r"\(one of:([^)]*)\)", text)
             if choices:
                 current.choices = choices.group(1).split()
