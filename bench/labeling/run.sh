@@ -6,7 +6,7 @@
 #
 #   bench/labeling/run.sh [BUILD_DIR]
 #
-# Environment: ITEMS (1000000), CLIENTS (64), SECONDS (20), RUNS (3), POOL (labeling's
+# Environment: ITEMS (1000000), CLIENTS (64), DURATION (seconds per run, 20), RUNS (3), POOL (labeling's
 # pg-pool-size, 16), LL_PG_FAST (0: durable PostgreSQL defaults; 1: fsync off).
 # Needs the labelloop-labeling and labeling_bench binaries in BUILD_DIR/bin.
 set -euo pipefail
@@ -16,7 +16,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib" && pwd)/common.sh
 BUILD_DIR="${1:-$LL_ROOT/build}"
 ITEMS="${ITEMS:-1000000}"
 CLIENTS="${CLIENTS:-64}"
-SECONDS_PER_RUN="${SECONDS:-20}"
+SECONDS_PER_RUN="${DURATION:-20}"
 RUNS="${RUNS:-3}"
 POOL="${POOL:-16}"
 export LL_PG_FAST="${LL_PG_FAST:-0}"

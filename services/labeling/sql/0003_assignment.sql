@@ -60,7 +60,7 @@ BEGIN
   GET DIAGNOSTICS v_held = ROW_COUNT;
   v_need := p_n - v_held;
 
-  FOR attempt IN 1..3 LOOP
+  FOR attempt IN 1..5 LOOP
     EXIT WHEN v_need <= 0;
     v_locked := '{}';
     IF p_ranked IS NOT NULL AND cardinality(p_ranked) > 0 THEN
@@ -95,7 +95,7 @@ BEGIN
                                         AND lb.annotator = p_annotator))
           AND NOT EXISTS (SELECT 1 FROM labeling.skips s WHERE s.item_id = i.id
                             AND s.annotator = p_annotator)
-        ORDER BY i.id
+        ORDER BY i.id + 0
         LIMIT v_need - cardinality(v_locked)
         FOR UPDATE OF i SKIP LOCKED) s;
       v_locked := v_locked || v_more;
@@ -144,6 +144,14 @@ BEGIN
   END LOOP;
 END;
 $$;
+
+-- Oldest-first hand-out. The order is on the expression id + 0 so that only this index
+-- can serve it: with ORDER BY id the planner prefers the primary key (it cannot know
+-- that the labeled rows cluster at the low ids) and then walks every labeled row at the
+-- head of the id order on each claim, so claims slow down as a project gets labeled.
+-- It replaces items_unlabeled_idx (same rows), so ingestion maintains no extra index.
+CREATE INDEX items_claim_idx ON items (project_id, (id + 0)) WHERE status = 'unlabeled';
+DROP INDEX items_unlabeled_idx;
 
 -- An annotator who skipped an item is not offered it again (claim_items checks this).
 CREATE INDEX skips_item_annotator_idx ON skips (item_id, annotator);

@@ -86,7 +86,10 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
   pool_.Prepare("ll_token_history",
                 "SELECT outcome FROM labeling.lease_history WHERE item_id = $1 AND token = "
                 "$2::uuid ORDER BY id DESC LIMIT 1");
-  // The label (history only for a relabel: old → new) and the end of the lease.
+  // One statement writes everything the submit changes: the label (history only for a
+  // relabel: old → new), the end of the lease, the item's judgements/status/consensus
+  // (computed by the caller from the labels read under the item lock) and the labeled
+  // counter; it returns the project's labeled count.
   pool_.Prepare(
       "ll_write",
       "WITH old AS (SELECT classes FROM labeling.labels WHERE item_id = $1 AND annotator = $3), "
@@ -100,18 +103,15 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
       "del AS (DELETE FROM labeling.leases WHERE item_id = $1 AND token = NULLIF($6, '')::uuid "
       "  RETURNING 1), "
       "lh AS (UPDATE labeling.lease_history SET ended_at = clock_timestamp(), "
-      "  outcome = 'submitted' WHERE item_id = $1 AND token = NULLIF($6, '')::uuid RETURNING 1) "
-      "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM old)");
-  pool_.Prepare(
-      "ll_finish",
-      "WITH upd AS (UPDATE labeling.items SET judgements = $2, status = $3, "
-      "  consensus = $4::text[], consensus_tie = $5 WHERE id = $1 RETURNING 1), "
+      "  outcome = 'submitted' WHERE item_id = $1 AND token = NULLIF($6, '')::uuid RETURNING 1), "
+      "upd AS (UPDATE labeling.items SET judgements = $7, status = $8, "
+      "  consensus = $9::text[], consensus_tie = $10 WHERE id = $1 RETURNING 1), "
       "cnt AS (INSERT INTO labeling.label_counts AS lc (project_id, shard, labeled) "
-      "  SELECT $6, $7, 1 WHERE $8 ON CONFLICT (project_id, shard) "
+      "  SELECT $2, $11, 1 WHERE $12 ON CONFLICT (project_id, shard) "
       "  DO UPDATE SET labeled = lc.labeled + 1 RETURNING 1) "
-      "SELECT coalesce((SELECT sum(labeled) FROM labeling.label_counts WHERE project_id = $6), "
-      "0) + CASE WHEN $8 THEN 1 ELSE 0 END, (SELECT count(*) FROM upd), "
-      "(SELECT count(*) FROM cnt)");
+      "SELECT coalesce((SELECT sum(labeled) FROM labeling.label_counts WHERE project_id = $2), "
+      "0) + CASE WHEN $12 THEN 1 ELSE 0 END, (SELECT count(*) FROM up), "
+      "(SELECT count(*) FROM upd), (SELECT count(*) FROM cnt)");
   pool_.Prepare("ll_end_lease",
                 "WITH del AS (DELETE FROM labeling.leases WHERE item_id = $1 AND token = "
                 "$2::uuid RETURNING annotator, project_id), "
@@ -270,17 +270,15 @@ Outcome<SubmitResult> AssignmentStore::Write(const SubmitInput& in, bool with_le
           res.consensus = consensus.classes;
           res.consensus_tie = consensus.tie;
         }
-        auto w = tx.exec_prepared1("ll_write", in.item_id, res.project_id, res.annotator,
-                                   TextArray(check.classes), in.seconds_spent,
-                                   with_lease ? in.lease_token : std::string());
-        res.relabeled = w[1].as<int64_t>() > 0;
+        res.relabeled = mine;
         const bool became_labeled = labeled && old_status != "labeled";
         const std::string consensus_array = TextArray(res.consensus);
-        auto f = tx.exec_prepared1("ll_finish", in.item_id, res.judgements, res.item_status,
-                                   labeled ? consensus_array.c_str() : nullptr, res.consensus_tie,
-                                   res.project_id, static_cast<int>(in.item_id % kCounterShards),
-                                   became_labeled);
-        res.labeled_count = f[0].as<int64_t>();
+        auto w = tx.exec_prepared1(
+            "ll_write", in.item_id, res.project_id, res.annotator, TextArray(check.classes),
+            in.seconds_spent, with_lease ? in.lease_token : std::string(), res.judgements,
+            res.item_status, labeled ? consensus_array.c_str() : nullptr, res.consensus_tie,
+            static_cast<int>(in.item_id % kCounterShards), became_labeled);
+        res.labeled_count = w[0].as<int64_t>();
         tx.commit();
         return res;
       });
