@@ -2,9 +2,10 @@
 -- trip per ClaimNext), and a sharded counter of labeled items per project (the
 -- labeled_count of labelloop.labels.submitted without counting 1M rows per submit).
 
--- labeled items per project = sum over shards; a submit bumps shard (item_id % 16) so
--- concurrent submits rarely wait on one another. Ingestion of already-labeled items
--- adds its count here too.
+-- labeled items per project = sum over shards; a submit bumps the shard of its backend
+-- (pg_backend_pid() % 256), so concurrent submits, on different connections, rarely
+-- wait on one another's row lock. Ingestion of already-labeled items adds its count
+-- here too.
 CREATE TABLE label_counts (
   project_id bigint NOT NULL,
   shard      integer NOT NULL,
@@ -60,7 +61,7 @@ BEGIN
   GET DIAGNOSTICS v_held = ROW_COUNT;
   v_need := p_n - v_held;
 
-  FOR attempt IN 1..5 LOOP
+  FOR attempt IN 1..8 LOOP
     EXIT WHEN v_need <= 0;
     v_locked := '{}';
     IF p_ranked IS NOT NULL AND cardinality(p_ranked) > 0 THEN

@@ -18,8 +18,6 @@ std::string Epoch(const std::string& column) {
   return s.replace(s.find("{}"), 2, column);
 }
 
-constexpr int kCounterShards = 16;
-
 // Why a token has no live lease row on the item: ended (and how), or never existed.
 Error MissingLease(pqxx::work& tx, int64_t item_id, const std::string& token) {
   auto r = tx.exec_prepared("ll_token_history", item_id, token);
@@ -107,10 +105,10 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
       "upd AS (UPDATE labeling.items SET judgements = $7, status = $8, "
       "  consensus = $9::text[], consensus_tie = $10 WHERE id = $1 RETURNING 1), "
       "cnt AS (INSERT INTO labeling.label_counts AS lc (project_id, shard, labeled) "
-      "  SELECT $2, $11, 1 WHERE $12 ON CONFLICT (project_id, shard) "
+      "  SELECT $2, pg_backend_pid() % 256, 1 WHERE $11 ON CONFLICT (project_id, shard) "
       "  DO UPDATE SET labeled = lc.labeled + 1 RETURNING 1) "
       "SELECT coalesce((SELECT sum(labeled) FROM labeling.label_counts WHERE project_id = $2), "
-      "0) + CASE WHEN $12 THEN 1 ELSE 0 END, (SELECT count(*) FROM up), "
+      "0) + CASE WHEN $11 THEN 1 ELSE 0 END, (SELECT count(*) FROM up), "
       "(SELECT count(*) FROM upd), (SELECT count(*) FROM cnt)");
   pool_.Prepare("ll_end_lease",
                 "WITH del AS (DELETE FROM labeling.leases WHERE item_id = $1 AND token = "
@@ -273,11 +271,11 @@ Outcome<SubmitResult> AssignmentStore::Write(const SubmitInput& in, bool with_le
         res.relabeled = mine;
         const bool became_labeled = labeled && old_status != "labeled";
         const std::string consensus_array = TextArray(res.consensus);
-        auto w = tx.exec_prepared1(
-            "ll_write", in.item_id, res.project_id, res.annotator, TextArray(check.classes),
-            in.seconds_spent, with_lease ? in.lease_token : std::string(), res.judgements,
-            res.item_status, labeled ? consensus_array.c_str() : nullptr, res.consensus_tie,
-            static_cast<int>(in.item_id % kCounterShards), became_labeled);
+        auto w = tx.exec_prepared1("ll_write", in.item_id, res.project_id, res.annotator,
+                                   TextArray(check.classes), in.seconds_spent,
+                                   with_lease ? in.lease_token : std::string(), res.judgements,
+                                   res.item_status, labeled ? consensus_array.c_str() : nullptr,
+                                   res.consensus_tie, became_labeled);
         res.labeled_count = w[0].as<int64_t>();
         tx.commit();
         return res;
