@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "common/migrate/migrate.hpp"
@@ -238,5 +239,12 @@ int main(int argc, char** argv) {
       callers, all.size(), elapsed, static_cast<double>(all.size()) / elapsed, Percentile(all, 0.5),
       Percentile(all, 0.9), Percentile(all, 0.99), Percentile(all, 1.0), errors.load());
   ranking.Stop();
+  std::istringstream log(ranking.Log());
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("order live") != std::string::npos ||
+        line.find("persisted in") != std::string::npos) {
+      std::printf("server: %s\n", line.c_str());
+    }
+  }
   return 0;
 }

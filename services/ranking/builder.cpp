@@ -1,5 +1,6 @@
 #include "services/ranking/builder.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace labelloop::ranking {
@@ -134,9 +135,20 @@ void Builder::Build(const ModelInfo& model, const storage::ProjectSettings& sett
       }
     }
   }
+  auto phase = t0;
+  std::string phases;
+  auto lap = [&](const char* name) {
+    const auto now = std::chrono::steady_clock::now();
+    phases += fmt::format(" {} {:.0f} ms", name,
+                          std::chrono::duration<double, std::milli>(now - phase).count());
+    phase = now;
+  };
   if (!table) {
-    auto matrix = store_.LoadPredictions(model);
+    lap("settings");
+    auto matrix = store_.LoadPredictions(model, options_.load_connections);
+    lap("load");
     auto labeled = store_.LabeledItems(project_id);
+    lap("labeled");
     table = BuildTable(model, std::move(matrix), std::move(labeled),
                        {.strategy = settings.strategy,
                         .aggregate = settings.aggregate,
@@ -150,20 +162,23 @@ void Builder::Build(const ModelInfo& model, const storage::ProjectSettings& sett
           project_id, model.model_id, table->rejected());
     }
   }
+  lap("score");
+  auto order =
+      std::make_shared<Order>(table, settings.strategy, std::chrono::system_clock::now(), 0.0);
+  order->Ranked(settings.strategy);  // sorted before it goes live
+  lap("sort");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto order =
-      std::make_shared<Order>(table, settings.strategy, std::chrono::system_clock::now(), seconds);
-  order->Ranked(settings.strategy);  // sorted before it goes live
+  order->set_build_seconds(seconds);
   ranker_.Install(project_id, order, since);
   builds_.Increment();
   last_build_seconds_.Set(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   spdlog::info(
       "ranking: project {}: order live from model {} (v{}), {} items, strategy {}, {}"
-      " in {:.3f} s",
+      " in {:.3f} s:{}",
       project_id, model.model_id, model.version, table->size(), StrategyName(settings.strategy),
-      from_saved ? "persisted scores" : "scored", seconds);
+      from_saved ? "persisted scores" : "scored", seconds, phases);
   if (options_.persist_scores && !from_saved) {
     const auto t1 = std::chrono::steady_clock::now();
     store_.SaveScores(*table, static_cast<int64_t>(options_.random_seed));

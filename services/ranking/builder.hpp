@@ -20,6 +20,7 @@ namespace labelloop::ranking {
 struct BuilderOptions {
   uint64_t random_seed = 0;
   int threads = 2;
+  int load_connections = 2;  // parallel COPYs of a model's predictions
   std::chrono::milliseconds reconcile_interval{5000};
   bool persist_scores = true;
   size_t head_check = 2000;  // items at the head of an order checked for labels per reconcile

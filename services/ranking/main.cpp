@@ -35,7 +35,10 @@ int main(int argc, char** argv) {
   s.AddInt("random-seed", 0, "base seed of the random strategy (same on every replica)", 0,
            (int64_t{1} << 62));
   s.AddInt("score-threads", 2, "threads that score a new order", 1, 64);
-  s.AddBool("persist-scores", true, "store each new order's scores in ranking.item_scores");
+  s.AddInt("load-connections", 2,
+           "parallel COPYs (PostgreSQL connections) that load a model's predictions", 1, 64);
+  s.AddBool("persist-scores", true,
+            "store each new order's scores in ranking.score_chunks (restart without rescoring)");
   s.AddInt("diverse-pool-factor", 10,
            "batch_diverse picks n items from the top n x factor candidates", 1, 1000);
   s.AddInt("diverse-pool-max", 2000, "largest batch_diverse candidate pool", 1, 100000);
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
       store, ranker,
       {.random_seed = static_cast<uint64_t>(s.GetInt("random-seed")),
        .threads = static_cast<int>(s.GetInt("score-threads")),
+       .load_connections = static_cast<int>(s.GetInt("load-connections")),
        .reconcile_interval = std::chrono::milliseconds(s.GetInt("reconcile-interval-ms")),
        .persist_scores = s.GetBool("persist-scores")},
       runtime.metrics());

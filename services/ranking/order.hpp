@@ -85,6 +85,7 @@ class Order {
   Strategy strategy() const { return strategy_; }
   std::chrono::system_clock::time_point built_at() const { return built_at_; }
   double build_seconds() const { return build_seconds_; }
+  void set_build_seconds(double s) { build_seconds_ = s; }  // before it is shared
 
   // The rows sorted for a strategy (computed once per base strategy, on first use).
   const std::vector<uint32_t>& Ranked(Strategy s) const;

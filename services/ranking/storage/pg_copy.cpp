@@ -96,6 +96,13 @@ void BinaryRowWriter::Int64(int64_t v) {
   buf_.append(reinterpret_cast<const char*>(&lo), 4);
 }
 
+void BinaryRowWriter::Int32(int32_t v) {
+  const uint32_t len = htonl(4);
+  const uint32_t be = htonl(static_cast<uint32_t>(v));
+  buf_.append(reinterpret_cast<const char*>(&len), 4);
+  buf_.append(reinterpret_cast<const char*>(&be), 4);
+}
+
 void BinaryRowWriter::Text(std::string_view v) {
   const uint32_t len = htonl(static_cast<uint32_t>(v.size()));
   buf_.append(reinterpret_cast<const char*>(&len), 4);

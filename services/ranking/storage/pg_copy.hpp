@@ -33,7 +33,8 @@ class BinaryRowWriter {
   BinaryRowWriter();
   void BeginRow(int16_t fields);
   void Int64(int64_t v);
-  void Text(std::string_view v);
+  void Text(std::string_view v);  // also bytea: raw bytes
+  void Int32(int32_t v);
   void FloatArray(std::span<const float> values);
   std::string& buffer() { return buf_; }
   void Finish();  // the trailer

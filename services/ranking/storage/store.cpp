@@ -1,8 +1,14 @@
 #include "services/ranking/storage/store.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <bit>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <thread>
 #include <unordered_map>
 
 #include "services/ranking/storage/pg_copy.hpp"
@@ -146,26 +152,84 @@ void Store::SaveStrategy(int64_t project_id, Strategy strategy,
   });
 }
 
-PredictionMatrix Store::LoadPredictions(const ModelInfo& model) {
+namespace {
+
+// One COPY of a model's predictions with item ids in [lo, hi].
+PredictionMatrix CopyPredictions(const std::string& url, const ModelInfo& model, int64_t lo,
+                                 int64_t hi) {
   PredictionMatrix m;
   m.classes = model.classes;
-  Connection conn(url_);
-  // COPY takes no parameters; the model id is an integer we format ourselves.
+  Connection conn(url);
+  // COPY takes no parameters; the ids are integers we format ourselves.
   const std::string sql =
       "COPY (SELECT item_id, probabilities FROM training.v_predictions WHERE model_id = " +
-      std::to_string(model.model_id) + " ORDER BY item_id) TO STDOUT (FORMAT binary)";
+      std::to_string(model.model_id) + " AND item_id BETWEEN " + std::to_string(lo) + " AND " +
+      std::to_string(hi) + " ORDER BY item_id) TO STDOUT (FORMAT binary)";
   const size_t k = static_cast<size_t>(model.classes);
   conn.CopyOut(sql, [&](std::span<const Field> f) {
     const size_t before = m.probabilities.size();
     const int n = AppendFloatArray(f[1], m.probabilities);
     if (n < 0 || static_cast<size_t>(n) != k) {
-      // A row with the wrong number of classes cannot be scored: count it as rejected by
-      // giving it a NaN row, which validation drops.
+      // A row with the wrong number of classes cannot be scored: a NaN row, which
+      // validation counts as rejected.
       m.probabilities.resize(before);
       m.probabilities.resize(before + k, std::numeric_limits<float>::quiet_NaN());
     }
     m.ids.push_back(DecodeInt64(f[0]));
   });
+  return m;
+}
+
+}  // namespace
+
+PredictionMatrix Store::LoadPredictions(const ModelInfo& model, int connections) {
+  auto range = pool_.Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto r = tx.exec_params(
+        "SELECT min(item_id), max(item_id) FROM training.v_predictions WHERE model_id = $1",
+        model.model_id)[0];
+    return std::pair<int64_t, int64_t>(r[0].is_null() ? 0 : r[0].as<int64_t>(),
+                                       r[1].is_null() ? -1 : r[1].as<int64_t>());
+  });
+  const auto [lo, hi] = range;
+  if (hi < lo) return PredictionMatrix{{}, {}, model.classes};
+  const int64_t span = hi - lo + 1;
+  const int parts =
+      static_cast<int>(std::clamp<int64_t>(span / 50000, 1, std::max(1, connections)));
+  std::vector<PredictionMatrix> results(parts);
+  std::vector<std::exception_ptr> errors(parts);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < parts; ++i) {
+    const int64_t a = lo + span * i / parts, b = lo + span * (i + 1) / parts - 1;
+    auto work = [&, i, a, b] {
+      try {
+        results[i] = CopyPredictions(url_, model, a, b);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    };
+    if (i + 1 == parts) {
+      work();
+    } else {
+      threads.emplace_back(work);
+    }
+  }
+  for (auto& t : threads) t.join();
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  if (parts == 1) return std::move(results[0]);
+  PredictionMatrix m;
+  m.classes = model.classes;
+  size_t rows = 0;
+  for (const auto& r : results) rows += r.ids.size();
+  m.ids.reserve(rows);
+  m.probabilities.reserve(rows * static_cast<size_t>(model.classes));
+  for (auto& r : results) {  // ranges are disjoint and ascending: stays sorted
+    m.ids.insert(m.ids.end(), r.ids.begin(), r.ids.end());
+    m.probabilities.insert(m.probabilities.end(), r.probabilities.begin(), r.probabilities.end());
+    r = PredictionMatrix{};
+  }
   return m;
 }
 
@@ -209,30 +273,43 @@ std::vector<std::vector<float>> Store::Features(const std::vector<int64_t>& item
 }
 
 void Store::SaveScores(const ScoreTable& table, int64_t random_seed) {
+  static_assert(std::endian::native == std::endian::little, "packed scores are little-endian");
+  constexpr size_t kChunk = 65536;
   Connection conn(url_);
   const auto& model = table.model();
   const std::string project = std::to_string(model.project_id);
   conn.Exec("BEGIN");
-  conn.Exec("DELETE FROM ranking.item_scores WHERE project_id = $1", {project});
-  const std::string model_id = std::to_string(model.model_id);
-  size_t row = 0;
+  conn.Exec("DELETE FROM ranking.score_chunks WHERE project_id = $1", {project});
   const auto ids = table.ids();
+  size_t start = 0;
+  int32_t chunk = 0;
+  std::string scores;
   conn.CopyIn(
-      "COPY ranking.item_scores (project_id, model_id, item_id, scores) FROM STDIN "
-      "(FORMAT binary)",
+      "COPY ranking.score_chunks (project_id, model_id, chunk, items, item_ids, scores) "
+      "FROM STDIN (FORMAT binary)",
       [&](BinaryRowWriter& w) {
-        float s[kBaseStrategies];
-        for (size_t end = std::min(ids.size(), row + 8192); row < end; ++row) {
-          for (int b = 0; b < kBaseStrategies; ++b) s[b] = table.scores(b)[row];
-          w.BeginRow(4);
-          w.Int64(model.project_id);
-          w.Int64(model.model_id);
-          w.Int64(ids[row]);
-          w.FloatArray(s);
+        if (start >= ids.size()) return false;
+        const size_t n = std::min(kChunk, ids.size() - start);
+        scores.resize(n * kBaseStrategies * sizeof(float));
+        auto* out = reinterpret_cast<float*>(scores.data());
+        for (size_t r = 0; r < n; ++r) {
+          for (int b = 0; b < kBaseStrategies; ++b) {
+            out[r * kBaseStrategies + b] = table.scores(b)[start + r];
+          }
         }
-        return row < ids.size();
+        w.BeginRow(6);
+        w.Int64(model.project_id);
+        w.Int64(model.model_id);
+        w.Int32(chunk++);
+        w.Int32(static_cast<int32_t>(n));
+        w.Text(std::string_view(reinterpret_cast<const char*>(ids.data() + start),
+                                n * sizeof(int64_t)));
+        w.Text(scores);
+        start += n;
+        return start < ids.size();
       });
-  conn.Exec(R"sql(
+  conn.Exec(
+      R"sql(
     INSERT INTO ranking.orders (project_id, model_id, model_version, multi_label,
                                 multilabel_aggregate, random_seed, items, rejected_items)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -241,9 +318,9 @@ void Store::SaveScores(const ScoreTable& table, int64_t random_seed) {
       multilabel_aggregate = EXCLUDED.multilabel_aggregate,
       random_seed = EXCLUDED.random_seed, items = EXCLUDED.items,
       rejected_items = EXCLUDED.rejected_items, built_at = now())sql",
-            {project, model_id, std::to_string(model.version), model.multi_label ? "true" : "false",
-             AggregateName(table.aggregate()), std::to_string(random_seed),
-             std::to_string(ids.size()), std::to_string(table.rejected())});
+      {project, std::to_string(model.model_id), std::to_string(model.version),
+       model.multi_label ? "true" : "false", AggregateName(table.aggregate()),
+       std::to_string(random_seed), std::to_string(ids.size()), std::to_string(table.rejected())});
   conn.Exec("COMMIT");
 }
 
@@ -261,16 +338,23 @@ void Store::LoadScores(int64_t project_id, int64_t model_id, std::vector<int64_t
                        std::vector<float>& scores4) {
   Connection conn(url_);
   const std::string sql =
-      "COPY (SELECT item_id, scores FROM ranking.item_scores WHERE project_id = " +
+      "COPY (SELECT items, item_ids, scores FROM ranking.score_chunks WHERE project_id = " +
       std::to_string(project_id) + " AND model_id = " + std::to_string(model_id) +
-      ") TO STDOUT (FORMAT binary)";
+      " ORDER BY chunk) TO STDOUT (FORMAT binary)";
   conn.CopyOut(sql, [&](std::span<const Field> f) {
-    const size_t before = scores4.size();
-    if (AppendFloatArray(f[1], scores4) != kBaseStrategies) {
-      scores4.resize(before);
-      return;  // not ours: skip
+    if (f[0].len != 4) throw std::runtime_error("score_chunks.items: not an integer");
+    uint32_t be;
+    std::memcpy(&be, f[0].data, 4);
+    const size_t n = ntohl(be);
+    if (f[1].len != static_cast<int32_t>(n * sizeof(int64_t)) ||
+        f[2].len != static_cast<int32_t>(n * kBaseStrategies * sizeof(float))) {
+      throw std::runtime_error("score_chunks: a chunk's sizes do not match its item count");
     }
-    ids.push_back(DecodeInt64(f[0]));
+    const size_t id_base = ids.size(), score_base = scores4.size();
+    ids.resize(id_base + n);
+    scores4.resize(score_base + n * kBaseStrategies);
+    std::memcpy(ids.data() + id_base, f[1].data, n * sizeof(int64_t));
+    std::memcpy(scores4.data() + score_base, f[2].data, n * kBaseStrategies * sizeof(float));
   });
 }
 

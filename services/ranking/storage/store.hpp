@@ -40,8 +40,9 @@ class Store {
   ProjectSettings Settings(int64_t project_id);
   void SaveStrategy(int64_t project_id, Strategy strategy, std::optional<Aggregate> aggregate);
 
-  // The model's predictions (binary COPY).
-  PredictionMatrix LoadPredictions(const ModelInfo& model);
+  // The model's predictions (binary COPY; `connections` COPYs over item id ranges in
+  // parallel, since PostgreSQL encodes the real[] rows on one core per connection).
+  PredictionMatrix LoadPredictions(const ModelInfo& model, int connections = 1);
   // Items of the project that are labeled.
   std::vector<int64_t> LabeledItems(int64_t project_id);
   // Which of the given items are labeled by now.
@@ -49,7 +50,7 @@ class Store {
   // Feature vectors of the given items (empty when unknown), in the given order.
   std::vector<std::vector<float>> Features(const std::vector<int64_t>& item_ids);
 
-  // Replaces the project's persisted scores with the table's (binary COPY).
+  // Replaces the project's persisted scores with the table's (packed chunks).
   void SaveScores(const ScoreTable& table, int64_t random_seed);
   std::optional<SavedOrder> SavedOrderOf(int64_t project_id);
   // Persisted scores of (project, model): ids and rows of 4 scores.

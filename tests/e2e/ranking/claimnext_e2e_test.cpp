@@ -59,10 +59,10 @@ TEST(RankingClaimNextE2E, ClaimNextHandsOutTheMostUncertainItemsInOrder) {
   const int64_t model = world.AddModel(project, 1, false, {"a", "b", "c"});
   world.AddPredictions(model, items, kProbs);
   redis::Client publisher({.host = redis->first, .port = redis->second});
-  publisher.Publish("labelloop.models.ready",
-                    "{\"type\":\"models.ready\",\"version\":1,\"project_id\":" +
-                        std::to_string(project) + ",\"model_id\":" + std::to_string(model) +
-                        ",\"model_version\":1}");
+  publisher.Publish(
+      "labelloop.models.ready",
+      "{\"type\":\"models.ready\",\"version\":1,\"project_id\":" + std::to_string(project) +
+          ",\"model_id\":" + std::to_string(model) + ",\"model_version\":1}");
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         grpc::ClientContext ctx;
