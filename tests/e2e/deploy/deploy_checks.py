@@ -342,7 +342,9 @@ class ComposeTest(unittest.TestCase):
         for name, service in self.services().items():
             if not service.get("ports"):
                 continue
-            binary = binary_of(service.get("command"), name) if is_labelloop_service(service) else ""
+            binary = ""
+            if is_labelloop_service(service):
+                binary = binary_of(service.get("command"), name)
             self.assertEqual(binary, "labelloop-gateway", f"{name} publishes ports")
             ports = compose_ports(binary, compose_env(service))
             published = sorted(container_port(p) for p in service["ports"])
@@ -636,7 +638,8 @@ class KubernetesTest(unittest.TestCase):
                                             f"{name}: no resources.{part}.{res}")
                     container_ports = {p["containerPort"] for p in c.get("ports", [])}
                     self.assertIn(grpc_port, container_ports, f"{name}: gRPC port not declared")
-                    named = {p["name"]: p["containerPort"] for p in c.get("ports", []) if "name" in p}
+                    named = {p["name"]: p["containerPort"] for p in c.get("ports", [])
+                             if "name" in p}
                     labels = deployment["spec"]["template"]["metadata"]["labels"]
                     matching = [s for s in services if selects(s["spec"].get("selector"), labels)]
                     self.assertEqual(len(matching), 1, f"{name}: needs exactly one Service")
@@ -674,7 +677,8 @@ class KubernetesTest(unittest.TestCase):
                             self.assertNotIn("dev", folder, "the dev overlay is self-contained")
                             keys = self.external_secret_keys(ref["name"])
                         self.assertIn(ref["key"], keys, f"{deployment['metadata']['name']}: "
-                                      f"{item['name']} refers to missing {ref['name']}/{ref['key']}")
+                                      f"{item['name']} refers to missing "
+                                      f"{ref['name']}/{ref['key']}")
 
     def test_addresses_point_at_services(self):
         for folder, resources, how in self.each_target():
