@@ -11,6 +11,7 @@ in a service is checked without editing this file. Binaries come from LABELLOOP_
 (set by tests/run), else from LABELLOOP_DEFAULT_BIN_DIR (set by CMake).
 """
 
+import base64
 import functools
 import os
 import re
@@ -680,6 +681,24 @@ class KubernetesTest(unittest.TestCase):
                                       f"{item['name']} refers to missing "
                                       f"{ref['name']}/{ref['key']}")
 
+    def test_secret_values_are_valid_settings(self):
+        # Where the manifests generate a Secret (the dev overlay), its values must pass the
+        # binary's own rules (e.g. the JWT key's minimum length).
+        for folder, resources, how in self.each_target():
+            with self.subTest(target=os.path.relpath(folder, K8S_DIR), built_with=how):
+                for deployment, c, binary in labelloop_containers(resources):
+                    for item in c.get("env") or []:
+                        ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+                        secret = find(resources, "Secret", ref["name"]) if ref else None
+                        if secret is None or ref["key"] not in (secret.get("data") or {}):
+                            continue
+                        value = secret["data"][ref["key"]]
+                        if how != "python":  # kustomize writes data base64-encoded
+                            value = base64.b64decode(value).decode()
+                        error = settings_of(binary)[item["name"]].check_value(value)
+                        self.assertEqual(error, "", f"{deployment['metadata']['name']}: "
+                                         f"{item['name']} from {ref['name']}/{ref['key']}")
+
     def test_addresses_point_at_services(self):
         for folder, resources, how in self.each_target():
             with self.subTest(target=os.path.relpath(folder, K8S_DIR), built_with=how):
@@ -755,7 +774,6 @@ class KubernetesTest(unittest.TestCase):
         data = secrets[0].get("data") or {}
         url = data.get("pg-url", "")
         if "://" not in url:  # kustomize output is base64
-            import base64
             url = base64.b64decode(url).decode()
         self.assertRegex(url, r"@postgres:5432/")
 
