@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
       .heartbeat_ms = std::min(static_cast<int>(s.GetInt("job-heartbeat-ms")), lease * 1000 / 3),
       .poll_ms = static_cast<int>(s.GetInt("job-poll-ms")),
       .min_labels_per_class = static_cast<int>(s.GetInt("min-labels-per-class")),
-      .predict_batch = static_cast<int>(s.GetInt("predict-batch"))};
+      .predict_batch = static_cast<int>(s.GetInt("predict-batch")),
+      .registry = &runtime.metrics()};
   const training::JobRules rules{.min_labels_per_class = wo.min_labels_per_class,
                                  .max_attempts = static_cast<int>(s.GetInt("job-max-attempts"))};
 

@@ -99,39 +99,45 @@ class Network {
   T LossAndGradient(const Mat<T>& x, const Mat<T>& y, const Vec<T>& sample_weight,
                     const Vec<T>& pos_weight, T l2, std::vector<Layer<T>>* grads, T* data_loss,
                     Mat<T>* probs = nullptr) const {
+    using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
     const size_t depth = layers_.size();
-    std::vector<Mat<T>> acts(depth + 1);  // acts[0] = x, acts[l+1] = output of layer l
-    acts[0] = x;
-    Mat<T> logits;
-    for (size_t l = 0; l < depth; ++l) {
-      Mat<T> z = layers_[l].w * acts[l];
-      z.colwise() += layers_[l].b;
-      if (l + 1 == depth) logits = z;
-      Activate(layers_[l].activation, z);
-      acts[l + 1] = std::move(z);
+    // acts[l] = output of layer l; the input of layer l is x for l = 0, else acts[l - 1].
+    std::vector<Mat<T>> acts(depth);
+    auto input = [&](size_t l) -> const Mat<T>& { return l == 0 ? x : acts[l - 1]; };
+    for (size_t l = 0; l + 1 < depth; ++l) {
+      acts[l].noalias() = layers_[l].w * input(l);
+      acts[l].colwise() += layers_[l].b;
+      Activate(layers_[l].activation, acts[l]);
     }
-    const Mat<T>& p = acts[depth];
+    Mat<T> logits;
+    logits.noalias() = layers_[depth - 1].w * input(depth - 1);
+    logits.colwise() += layers_[depth - 1].b;
     const auto n = static_cast<T>(x.cols());
+    const Row sw =
+        sample_weight.size() ? Row(sample_weight.transpose().array()) : Row::Ones(x.cols());
     T loss = 0;
-    Mat<T> dz(p.rows(), p.cols());
+    Mat<T>& p = acts[depth - 1];
+    Mat<T> dz;
     if (!multi_label_) {
-      for (Eigen::Index i = 0; i < p.cols(); ++i) {
-        const T m = logits.col(i).maxCoeff();
-        const T lse = m + std::log((logits.col(i).array() - m).exp().sum());
-        const T sw = sample_weight.size() ? sample_weight(i) : T(1);
-        loss += sw * (lse - logits.col(i).dot(y.col(i)));
-        dz.col(i) = sw * (p.col(i) - y.col(i)) / n;
-      }
+      // Softmax and cross-entropy from the logits: -log p_y = logsumexp(z) - z_y.
+      const Row m = logits.colwise().maxCoeff().array();
+      p = (logits.array().rowwise() - m).exp().matrix();
+      const Row sum = p.colwise().sum().array();
+      p.array().rowwise() /= sum;
+      const Row lse = m + sum.log();
+      const Row zy = (logits.array() * y.array()).colwise().sum();
+      loss = (sw * (lse - zy)).sum();
+      dz = ((p - y).array().rowwise() * (sw / n)).matrix();
     } else {
-      for (Eigen::Index i = 0; i < p.cols(); ++i) {
-        for (Eigen::Index c = 0; c < p.rows(); ++c) {
-          const T z = logits(c, i);
-          const T a = pos_weight.size() ? pos_weight(c) : T(1);
-          const T t = y(c, i);
-          loss += a * t * Softplus(-z) + (1 - t) * Softplus(z);
-          dz(c, i) = (p(c, i) * (a * t + 1 - t) - a * t) / n;
-        }
-      }
+      const auto z = logits.array();
+      const auto softplus_pos = z.max(T(0)) + (-z.abs()).exp().log1p();     // softplus(z)
+      const auto softplus_neg = (-z).max(T(0)) + (-z.abs()).exp().log1p();  // softplus(-z)
+      Mat<T> a = Mat<T>::Ones(logits.rows(), logits.cols());
+      if (pos_weight.size()) a.colwise() = pos_weight;
+      const auto at = a.array() * y.array();
+      loss = (at * softplus_neg + (T(1) - y.array()) * softplus_pos).sum();
+      p = (T(1) / (T(1) + (-z).exp())).matrix();
+      dz = ((p.array() * (at + T(1) - y.array()) - at) / n).matrix();
     }
     loss /= n;
     if (data_loss) *data_loss = loss;
@@ -141,21 +147,20 @@ class Network {
     for (size_t l = depth; l-- > 0;) {
       auto& g = (*grads)[l];
       g.activation = layers_[l].activation;
-      g.w.noalias() = dz * acts[l].transpose();
+      g.w.noalias() = dz * input(l).transpose();
       g.w += l2 * layers_[l].w;
       g.b = dz.rowwise().sum();
       if (l > 0) {
-        Mat<T> dh = layers_[l].w.transpose() * dz;
-        dz = (acts[l].array() > T(0)).select(dh, T(0));  // ReLU
+        Mat<T> dh;
+        dh.noalias() = layers_[l].w.transpose() * dz;
+        dz = (acts[l - 1].array() > T(0)).select(dh, T(0));  // ReLU
       }
     }
-    if (probs) *probs = p;
+    if (probs) *probs = std::move(p);
     return loss + l2 / 2 * penalty;
   }
 
  private:
-  static T Softplus(T x) { return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x))); }
-
   static void Activate(Activation act, Mat<T>& z) {
     switch (act) {
       case Activation::kRelu:
@@ -164,14 +169,13 @@ class Network {
       case Activation::kSigmoid:
         z = (T(1) / (T(1) + (-z.array()).exp())).matrix();
         break;
-      case Activation::kSoftmax:
-        for (Eigen::Index i = 0; i < z.cols(); ++i) {
-          auto col = z.col(i);
-          const T m = col.maxCoeff();
-          col = (col.array() - m).exp();
-          col /= col.sum();
-        }
+      case Activation::kSoftmax: {
+        const Eigen::Array<T, 1, Eigen::Dynamic> m = z.colwise().maxCoeff().array();
+        z = (z.array().rowwise() - m).exp().matrix();
+        const Eigen::Array<T, 1, Eigen::Dynamic> sum = z.colwise().sum().array();
+        z.array().rowwise() /= sum;
         break;
+      }
     }
   }
 

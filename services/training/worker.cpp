@@ -41,6 +41,11 @@ Worker::Worker(storage::Store& store, redis::Client& redis, WorkerOptions option
 
 Worker::~Worker() { Drain(); }
 
+void Worker::Count(const std::string& name, const std::string& help, double by,
+                   const metrics::Labels& labels) {
+  if (options_.registry) options_.registry->GetCounter(name, help, labels).Increment(by);
+}
+
 void Worker::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
@@ -143,6 +148,8 @@ void Worker::RunJob(storage::JobRow job) {
   done = true;
   heartbeat.join();
   current_job_ = 0;
+  Count("labelloop_training_jobs_total", "training job runs by how they ended", 1,
+        {{"outcome", job.state.empty() ? "lease_lost" : job.state}});
   if (!job.state.empty() && job.state != "RUNNING") {
     if (auto fresh = store_.GetJob(job.id)) PublishProgress(*fresh);
   }
@@ -207,6 +214,7 @@ void Worker::RunClaimed(storage::JobRow& job) {
       }
       job.epoch = st.epoch;
       PublishProgress(job, &st);
+      Count("labelloop_training_epochs_total", "training epochs completed");
     };
     auto outcome = Train(loaded.data, spec, callbacks);
     if (outcome.stopped || ShouldStop()) {
@@ -267,6 +275,8 @@ void Worker::RunClaimed(storage::JobRow& job) {
     return;
   }
   sink.Commit();
+  Count("labelloop_training_predictions_total", "unlabeled items predicted",
+        static_cast<double>(sink.rows()));
   if (skipped > 0)
     spdlog::warn("job {}: {} unlabeled items skipped (feature length)", job.id, skipped);
   if (!store_.Complete(job.id, options_.worker_id, model_id)) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "common/metrics/metrics.hpp"
 #include "common/redis/redis.hpp"
 #include "services/training/storage/store.hpp"
 
@@ -24,6 +25,7 @@ struct WorkerOptions {
   int poll_ms = 2000;       // reconcile with PostgreSQL without a wake-up
   int min_labels_per_class = 2;
   int predict_batch = 4096;
+  metrics::Registry* registry = nullptr;  // jobs by outcome, epochs, predictions
 };
 
 // The JSON published on labelloop.training.progress.
@@ -51,6 +53,8 @@ class Worker {
   bool ShouldStop() const { return draining_ || cancel_ || lost_; }
   void PublishProgress(const storage::JobRow& job, const EpochStats* epoch = nullptr);
   void Heartbeat(int64_t job_id, std::atomic<bool>* done);
+  void Count(const std::string& name, const std::string& help, double by = 1,
+             const metrics::Labels& labels = {});
 
   storage::Store& store_;
   redis::Client& redis_;

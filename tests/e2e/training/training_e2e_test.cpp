@@ -324,6 +324,36 @@ TEST_F(TrainingE2E, TwoReplicasStartedTogetherRunAQueuedJobOnce) {
   EXPECT_NE(ran_a, ran_b);
 }
 
+TEST_F(TrainingE2E, AJobWhoseWorkersKeepDyingFailsWithTheReason) {
+  const int64_t project = world_->CreateProject("single", kClasses);
+  world_->AddItems(project, Blobs(90, 60, 4, kClasses, 5));
+  // A job whose worker vanished (lease expired) on its last attempt.
+  auto svc = Start("w1", {"--worker-enabled", "false"});  // creates the training schema
+  world_->Query(
+      "INSERT INTO training.jobs (project_id, spec, state, attempts, max_attempts, "
+      "claimed_by, lease_until, epochs) VALUES (" +
+      std::to_string(project) +
+      ", '{\"epochs\": 3}', 'RUNNING', 3, 3, 'ghost-1', now() - interval '1 minute', 3)");
+  svc->Stop();
+  auto worker = Start("w2");
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return world_->Count("SELECT count(*) FROM training.jobs WHERE state = 'FAILED'") == 1;
+      },
+      seconds(30)))
+      << worker->Log();
+  const auto message = world_->Query("SELECT message FROM training.jobs")[0][0].as<std::string>();
+  EXPECT_NE(message.find("gave up after 3 attempts"), std::string::npos) << message;
+  EXPECT_NE(message.find("ghost-1"), std::string::npos) << message;
+  // The project is free again: a new job starts and runs.
+  auto stub = v1::TrainingService::NewStub(worker->Channel());
+  int64_t job = 0;
+  v1::ModelSpec spec;
+  spec.set_epochs(3);
+  ASSERT_TRUE(StartJob(*stub, project, spec, &job).ok());
+  EXPECT_TRUE(WaitState(job, "SUCCEEDED", seconds(30))) << worker->Log();
+}
+
 TEST_F(TrainingE2E, SigtermHandsTheRunningJobBack) {
   const int64_t project = BigProject();
   auto a = Start("worker-a");
