@@ -405,9 +405,20 @@ TEST(LabelingProjects, ListItemsGetItemAndComplete) {
     EXPECT_EQ(st.error_message(), "item_id: no item 99999999");
   }
 
-  // Label the rest, then COMPLETE succeeds.
-  ASSERT_TRUE(Claim(stub, p.id(), "bob", 20, &claim).ok());
+  // Label the rest (the claim carries the payloads when asked), then COMPLETE succeeds.
+  {
+    v1::ClaimNextRequest req;
+    req.set_project_id(p.id());
+    req.set_annotator("bob");
+    req.set_n(20);
+    req.set_with_payload(true);
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub.ClaimNext(&ctx, req, &claim).ok());
+  }
   ASSERT_EQ(claim.items_size(), 15);
+  EXPECT_EQ(claim.items(0).item().id(), ids[10]);
+  EXPECT_EQ(claim.items(0).item().text(), "text 11");
+  EXPECT_EQ(claim.items(14).item().external_id(), "ext-25");
   for (const auto& it : claim.items()) ASSERT_TRUE(Submit(stub, it.lease(), {"x"}).ok());
   {
     grpc::ClientContext ctx;
