@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -35,6 +36,12 @@ constexpr const char* kInsertPlain =
     "SELECT $1::int8, external_id, sample_ts, text_payload, row_payload, image, image_format, "
     "features FROM pg_temp.ingest_stage "
     "ON CONFLICT (project_id, external_id) DO NOTHING";
+
+constexpr const char* kInsertFresh =
+    "INSERT INTO labeling.items (project_id, external_id, sample_ts, text_payload, row_payload, "
+    "image, image_format, features) "
+    "SELECT $1::int8, external_id, sample_ts, text_payload, row_payload, image, image_format, "
+    "features FROM pg_temp.ingest_stage";
 
 // With labels: one row per external id (the first in the file), a single "import"
 // judgement per labeled item; labeled when the project wants one judgement per item.
@@ -220,6 +227,7 @@ class Session final : public UploadSession {
     }
     copy_->End();
     copy_.reset();
+    const auto copied_at = std::chrono::steady_clock::now();
     if (spec_.mode == Mode::kAllOrNothing && result_.rows_rejected > 0) {
       std::string msg =
           "upload rejected, nothing stored: " + std::to_string(result_.rows_rejected) + " of " +
@@ -234,6 +242,12 @@ class Session final : public UploadSession {
       return Status::Error(Code::kInvalidArgument, msg);
     }
     if (auto st = Commit(); !st.ok()) return st;
+    const auto done_at = std::chrono::steady_clock::now();
+    auto ms = [](auto a, auto b) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+    };
+    spdlog::debug("upload into project {}: parse+copy {} ms, insert+commit {} ms", spec_.project_id,
+                  ms(started_at_, copied_at), ms(copied_at, done_at));
     *out = std::move(result_);
     return Status::Ok();
   }
@@ -820,13 +834,37 @@ class Session final : public UploadSession {
       result_.items_inserted = r[0][0].as<int64_t>();
       result_.labels_imported = r[0][1].as<int64_t>();
     } else {
-      const pqxx::result r = tx_->exec_params(kInsertPlain, project_.id);
-      result_.items_inserted = static_cast<int64_t>(r.affected_rows());
+      result_.items_inserted = InsertPlain();
     }
     result_.duplicates = result_.rows_accepted - result_.items_inserted;
     result_.feature_dim = dim_;
     tx_->commit();
     return Status::Ok();
+  }
+
+  // Into a project without items the only possible conflicts are duplicates within the
+  // file: a plain INSERT (no speculative insertion) is tried first, in a savepoint, and
+  // the ON CONFLICT form used only when that meets a duplicate.
+  int64_t InsertPlain() {
+    const bool empty = tx_->exec_params(
+                              "SELECT NOT EXISTS (SELECT 1 FROM labeling.items WHERE "
+                              "project_id = $1)",
+                              project_.id)[0][0]
+                           .as<bool>();
+    if (empty) {
+      tx_->exec("SAVEPOINT ingest_fast");
+      try {
+        const pqxx::result r = tx_->exec_params(kInsertFresh, project_.id);
+        tx_->exec("RELEASE SAVEPOINT ingest_fast");
+        return static_cast<int64_t>(r.affected_rows());
+      } catch (const pqxx::unique_violation&) {
+        tx_->exec("ROLLBACK TO SAVEPOINT ingest_fast");
+        spdlog::debug("upload into project {}: duplicate external ids in the file",
+                      spec_.project_id);
+      }
+    }
+    const pqxx::result r = tx_->exec_params(kInsertPlain, project_.id);
+    return static_cast<int64_t>(r.affected_rows());
   }
 
   const IngestOptions& options_;
@@ -836,6 +874,7 @@ class Session final : public UploadSession {
   std::unique_ptr<CopyStream> copy_;
   ProjectInfo project_;
   ImageFeatureSpec image_spec_;
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   int dim_ = 0;
   bool has_labels_ = false;
   int64_t entry_seq_ = 0;

@@ -63,6 +63,17 @@ TEST_F(IngestTest, CsvSameFileTwiceAddsNothing) {
             before);
 }
 
+TEST_F(IngestTest, CsvDuplicateIdsInOneFileKeepTheFirst) {
+  const int64_t p = CreateProject("tabular");
+  UploadResult r;
+  const Status st = UploadCsv(p, "id,ts,f1,f2,f3\na,,1,1,1\nb,,2,2,2\na,,3,3,3\n", &r);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(r.rows_accepted, 3);
+  EXPECT_EQ(r.items_inserted, 2);
+  EXPECT_EQ(r.duplicates, 1);
+  EXPECT_EQ(Scalar("SELECT features::text FROM labeling.items WHERE external_id = 'a'"), "{1,1,1}");
+}
+
 TEST_F(IngestTest, CsvChunkSizeDoesNotMatter) {
   const int64_t p1 = CreateProject("tabular");
   const int64_t p2 = CreateProject("tabular");
