@@ -119,8 +119,7 @@ void Builder::Build(const Claim& claim) {
   }
   active_.fetch_add(1);
   spdlog::info("building download {} (project {}, model {}, attempt {}, build {})",
-               claim.download_id, claim.project_id, claim.model_id, claim.attempt,
-               claim.build_id);
+               claim.download_id, claim.project_id, claim.model_id, claim.attempt, claim.build_id);
 
   // Renews the lease and publishes progress until the build ends; a lost lease
   // aborts the build (another replica owns the download now).
@@ -128,9 +127,8 @@ void Builder::Build(const Claim& claim) {
   std::mutex renew_mu;
   std::condition_variable renew_cv;
   bool done = false;
-  const auto interval =
-      std::chrono::milliseconds(std::max<int64_t>(1, std::min(options_.progress_ms,
-                                                               options_.lease_ms / 3)));
+  const auto interval = std::chrono::milliseconds(
+      std::max<int64_t>(1, std::min(options_.progress_ms, options_.lease_ms / 3)));
   std::thread renewer([&] {
     std::unique_lock lock(renew_mu);
     while (!renew_cv.wait_for(lock, interval, [&] { return done; })) {
@@ -147,11 +145,10 @@ void Builder::Build(const Claim& claim) {
     }
   });
 
-  const std::string path =
-      (std::filesystem::path(options_.work_dir) /
-       ("labelloop-download-" + std::to_string(claim.download_id) + "-" +
-        std::to_string(claim.build_id) + ".zip"))
-          .string();
+  const std::string path = (std::filesystem::path(options_.work_dir) /
+                            ("labelloop-download-" + std::to_string(claim.download_id) + "-" +
+                             std::to_string(claim.build_id) + ".zip"))
+                               .string();
   std::string outcome;
   try {
     ExportOptions export_options{.download_id = claim.download_id,
@@ -160,17 +157,16 @@ void Builder::Build(const Claim& claim) {
                                  .deflate_level = options_.deflate_level,
                                  .batch_rows = options_.batch_rows,
                                  .statement_timeout_ms = options_.statement_timeout_ms};
-    ExportResult result = pool_.Run([&](pqxx::connection& c) {
-      return BuildArchive(c, export_options, path, &progress);
-    });
+    ExportResult result = pool_.Run(
+        [&](pqxx::connection& c) { return BuildArchive(c, export_options, path, &progress); });
     progress.SetPhase("storing");
-    auto stored = store_.StoreArchive(
-        claim,
-        {.path = path,
-         .chunk_bytes = options_.chunk_bytes,
-         .entry_counts = result.entry_counts.dump(),
-         .manifest = result.manifest.dump()},
-        [&] { return !progress.abort.load(); });
+    auto stored = store_.StoreArchive(claim,
+                                      {.path = path,
+                                       .chunk_bytes = options_.chunk_bytes,
+                                       .entry_counts = result.entry_counts.dump(),
+                                       .manifest = result.manifest.dump(),
+                                       .rows = progress.rows.load()},
+                                      [&] { return !progress.abort.load(); });
     if (stored) {
       outcome = "AVAILABLE";
       built_.Increment();
@@ -186,13 +182,12 @@ void Builder::Build(const Claim& claim) {
       lost_.Increment();
       spdlog::warn("download {}: lease lost, another replica took over", claim.download_id);
     } else {
-      spdlog::info("download {}: build stopped (drain), giving the claim back",
-                   claim.download_id);
+      spdlog::info("download {}: build stopped (drain), giving the claim back", claim.download_id);
       try {
         store_.Release(claim);
       } catch (const std::exception& re) {
-        spdlog::warn("download {}: release failed ({}); its lease will expire",
-                     claim.download_id, re.what());
+        spdlog::warn("download {}: release failed ({}); its lease will expire", claim.download_id,
+                     re.what());
       }
     }
   } catch (const std::exception& e) {
@@ -200,8 +195,7 @@ void Builder::Build(const Claim& claim) {
     // database went away, the disk filled up) is worth another attempt.
     const bool permanent = dynamic_cast<const ExportNotFound*>(&e) != nullptr ||
                            dynamic_cast<const ExportInvalid*>(&e) != nullptr;
-    spdlog::warn("download {} attempt {} failed: {}", claim.download_id, claim.attempt,
-                 e.what());
+    spdlog::warn("download {} attempt {} failed: {}", claim.download_id, claim.attempt, e.what());
     try {
       outcome = store_.Fail(claim, e.what(), !permanent);
       if (outcome == "FAILED") {
@@ -240,9 +234,10 @@ void Builder::PublishReady(int64_t download_id, int64_t project_id, const std::s
                      {"project_id", project_id},
                      {"status", status}};
   if (!redis_.Publish(bus::kDownloadsReady, msg.dump())) {
-    spdlog::warn("could not publish {} for download {} (Redis unreachable); the status is "
-                 "committed in PostgreSQL",
-                 bus::kDownloadsReady, download_id);
+    spdlog::warn(
+        "could not publish {} for download {} (Redis unreachable); the status is "
+        "committed in PostgreSQL",
+        bus::kDownloadsReady, download_id);
   }
 }
 

@@ -39,8 +39,7 @@ struct BuilderOptions {
 
 class Builder {
  public:
-  Builder(pg::Pool& pool, redis::Client& redis, metrics::Registry& metrics,
-          BuilderOptions options);
+  Builder(pg::Pool& pool, redis::Client& redis, metrics::Registry& metrics, BuilderOptions options);
   ~Builder();
   Builder(const Builder&) = delete;
   Builder& operator=(const Builder&) = delete;

@@ -38,20 +38,18 @@ int main(int argc, char** argv) {
   auto& s = runtime.settings();
   s.AddInt("workers", 1, "archive builds run at once by this replica (0: serve the API only)", 0,
            64);
-  s.AddInt("lease-ms", 30000, "how long a claimed build stays ours without renewal", 1000,
-           3600000);
+  s.AddInt("lease-ms", 30000, "how long a claimed build stays ours without renewal", 1000, 3600000);
   s.AddInt("progress-ms", 1000, "how often a build renews its lease and reports progress", 50,
            60000);
-  s.AddInt("sweep-ms", 5000, "how often REQUESTED and expired builds are looked for", 50,
-           3600000);
+  s.AddInt("sweep-ms", 5000, "how often REQUESTED and expired builds are looked for", 50, 3600000);
   s.AddInt("retention-seconds", 7 * 24 * 3600,
            "archives finished longer ago than this are deleted (0: never)", 0, INT64_MAX);
   s.AddInt("max-attempts", 3, "build attempts before a download is FAILED", 1, 100);
   s.AddInt("deflate-level", 1, "zip deflate level (1 fastest .. 9 smallest)", 1, 9);
   s.AddInt("batch-rows", 5000, "rows fetched from PostgreSQL per cursor batch", 100, 1000000);
   s.AddInt("chunk-kib", 1024, "size of the stored archive chunks, KiB", 64, 65536);
-  s.AddInt("build-statement-timeout-ms", 600000,
-           "statement timeout inside the export transaction", 1000, 86400000);
+  s.AddInt("build-statement-timeout-ms", 600000, "statement timeout inside the export transaction",
+           1000, 86400000);
   s.AddString("work-dir", std::filesystem::temp_directory_path().string(),
               "folder for archives while they are built");
   s.AddString("worker-id", "", "name of this replica in claims (default host:pid)");
@@ -63,23 +61,22 @@ int main(int argc, char** argv) {
     spdlog::critical("setting 'work-dir': {} is not a folder", s.GetString("work-dir"));
     return 2;
   }
-  dl_manager::Builder builder(
-      runtime.pool(), runtime.redis(), runtime.metrics(),
-      {.workers = static_cast<int>(s.GetInt("workers")),
-       .lease_ms = s.GetInt("lease-ms"),
-       .progress_ms = s.GetInt("progress-ms"),
-       .sweep_ms = s.GetInt("sweep-ms"),
-       .retention_seconds = s.GetInt("retention-seconds"),
-       .deflate_level = static_cast<int>(s.GetInt("deflate-level")),
-       .batch_rows = static_cast<int>(s.GetInt("batch-rows")),
-       .chunk_bytes = static_cast<int>(s.GetInt("chunk-kib")) * 1024,
-       .statement_timeout_ms = s.GetInt("build-statement-timeout-ms"),
-       .work_dir = s.GetString("work-dir"),
-       .worker_id = worker_id});
+  dl_manager::Builder builder(runtime.pool(), runtime.redis(), runtime.metrics(),
+                              {.workers = static_cast<int>(s.GetInt("workers")),
+                               .lease_ms = s.GetInt("lease-ms"),
+                               .progress_ms = s.GetInt("progress-ms"),
+                               .sweep_ms = s.GetInt("sweep-ms"),
+                               .retention_seconds = s.GetInt("retention-seconds"),
+                               .deflate_level = static_cast<int>(s.GetInt("deflate-level")),
+                               .batch_rows = static_cast<int>(s.GetInt("batch-rows")),
+                               .chunk_bytes = static_cast<int>(s.GetInt("chunk-kib")) * 1024,
+                               .statement_timeout_ms = s.GetInt("build-statement-timeout-ms"),
+                               .work_dir = s.GetString("work-dir"),
+                               .worker_id = worker_id});
 
-  auto& received = runtime.metrics().GetCounter("labelloop_bus_messages_received_total",
-                                                "bus messages received",
-                                                {{"channel", bus::kDownloadsRequested}});
+  auto& received =
+      runtime.metrics().GetCounter("labelloop_bus_messages_received_total", "bus messages received",
+                                   {{"channel", bus::kDownloadsRequested}});
   // The message only wakes the workers: what to build is always read from PostgreSQL.
   redis::Subscriber subscriber(
       runtime.redis_endpoint(), {bus::kDownloadsRequested},

@@ -161,19 +161,19 @@ grpc::Status DlManagerServiceImpl::FetchArchive(grpc::ServerContext* context,
               "offset must be between 0 and the archive size " + std::to_string(row->size_bytes)};
     }
     bool cancelled = false;
-    bool complete = store_.ReadArchive(*row, request->offset(),
-                                       [&](int64_t offset, std::string_view data) {
-                                         if (context->IsCancelled()) {
-                                           cancelled = true;
-                                           return false;
-                                         }
-                                         v1::ArchiveChunk chunk;
-                                         chunk.set_offset(offset);
-                                         chunk.set_data(data.data(), data.size());
-                                         chunk.set_total_size(row->size_bytes);
-                                         chunk.set_sha256(row->sha256);
-                                         return writer->Write(chunk);
-                                       });
+    bool complete =
+        store_.ReadArchive(*row, request->offset(), [&](int64_t offset, std::string_view data) {
+          if (context->IsCancelled()) {
+            cancelled = true;
+            return false;
+          }
+          v1::ArchiveChunk chunk;
+          chunk.set_offset(offset);
+          chunk.set_data(data.data(), data.size());
+          chunk.set_total_size(row->size_bytes);
+          chunk.set_sha256(row->sha256);
+          return writer->Write(chunk);
+        });
     if (cancelled) return {grpc::StatusCode::CANCELLED, "the client cancelled the transfer"};
     if (!complete) {
       return {grpc::StatusCode::NOT_FOUND,

@@ -30,8 +30,7 @@ class DlManagerServiceImpl final : public v1::DlManagerService::Service {
                                v1::RequestDownloadResponse* reply) override;
   grpc::Status GetDownload(grpc::ServerContext* context, const v1::GetDownloadRequest* request,
                            v1::Download* reply) override;
-  grpc::Status ListDownloads(grpc::ServerContext* context,
-                             const v1::ListDownloadsRequest* request,
+  grpc::Status ListDownloads(grpc::ServerContext* context, const v1::ListDownloadsRequest* request,
                              v1::ListDownloadsResponse* reply) override;
   grpc::Status FetchArchive(grpc::ServerContext* context, const v1::FetchArchiveRequest* request,
                             grpc::ServerWriter<v1::ArchiveChunk>* writer) override;

@@ -43,8 +43,8 @@ Classifier Classifier::FromJson(const nlohmann::json& model) {
   if (model.contains("standardization") && model["standardization"].is_object()) {
     const auto& s = model["standardization"];
     c.mean_ = Vector(s.value("mean", nlohmann::json::array()), dim, "standardization.mean");
-    Eigen::RowVectorXf std = Vector(s.value("std", nlohmann::json::array()), dim,
-                                    "standardization.std");
+    Eigen::RowVectorXf std =
+        Vector(s.value("std", nlohmann::json::array()), dim, "standardization.std");
     c.inv_std_ = std.unaryExpr([](float v) { return v == 0.0f ? 1.0f : 1.0f / v; });
   } else {
     c.mean_ = Eigen::RowVectorXf::Zero(c.feature_dim_);
@@ -95,8 +95,7 @@ Classifier Classifier::FromJson(const nlohmann::json& model) {
 }
 
 Eigen::MatrixXf Classifier::Predict(const Eigen::MatrixXf& features) const {
-  Eigen::MatrixXf h =
-      (features.rowwise() - mean_).array().rowwise() * inv_std_.array();
+  Eigen::MatrixXf h = (features.rowwise() - mean_).array().rowwise() * inv_std_.array();
   for (const auto& layer : layers_) {
     Eigen::MatrixXf next = h * layer.weights_t;
     next.rowwise() += layer.bias;

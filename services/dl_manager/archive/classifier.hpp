@@ -7,7 +7,6 @@
 
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 

@@ -4,22 +4,21 @@ namespace labelloop::dl_manager {
 
 nlohmann::json EntrySchema() {
   using nlohmann::json;
-  return json{
-      {"human_labels.json",
-       json{{"description", "one record per labeled item (its consensus label)"},
-            {"columns", json::array({"item_id", "external_id", "sample_ts", "labels",
-                                     "annotators", "labeled_at"})}}},
-      {"machine_labels.json",
-       json{{"description", "one record per unlabeled item, predicted by the model"},
-            {"columns", json::array({"item_id", "external_id", "sample_ts", "predicted",
-                                     "confidence", "probabilities"})}}},
-      {"timestamps.json",
-       json{{"description",
-             "one record per (item, label); an item without labels has one record with "
-             "null label fields"},
-            {"columns", json::array({"item_id", "external_id", "sample_ts", "labeled",
-                                     "annotator", "label_classes", "submitted_at",
-                                     "updated_at", "seconds_spent"})}}}};
+  return json{{"human_labels.json",
+               json{{"description", "one record per labeled item (its consensus label)"},
+                    {"columns", json::array({"item_id", "external_id", "sample_ts", "labels",
+                                             "annotators", "labeled_at"})}}},
+              {"machine_labels.json",
+               json{{"description", "one record per unlabeled item, predicted by the model"},
+                    {"columns", json::array({"item_id", "external_id", "sample_ts", "predicted",
+                                             "confidence", "probabilities"})}}},
+              {"timestamps.json",
+               json{{"description",
+                     "one record per (item, label); an item without labels has one record with "
+                     "null label fields"},
+                    {"columns", json::array({"item_id", "external_id", "sample_ts", "labeled",
+                                             "annotator", "label_classes", "submitted_at",
+                                             "updated_at", "seconds_spent"})}}}};
 }
 
 std::string ArchiveReadme(const nlohmann::json& project, const nlohmann::json& model,
@@ -89,8 +88,8 @@ size, record count and SHA-256, the project, the model and these schemas.
 }
 
 std::string ClassifierReadme(const nlohmann::json& model) {
-  std::string r = "# The classifier (model " + std::to_string(model.value("model_id", 0L)) +
-                  ", " + model.value("model_type", std::string("?")) + ")\n\n";
+  std::string r = "# The classifier (model " + std::to_string(model.value("model_id", 0L)) + ", " +
+                  model.value("model_type", std::string("?")) + ")\n\n";
   r += R"(`model.json` holds everything needed to apply the model without labelloop:
 
 - `classes`: the class names, in the order of the model's outputs

@@ -23,8 +23,7 @@ struct ZipWriter::Source {
   zip_error_t error{};
 
   // libzip's callback; never lets an exception through the C code.
-  static zip_int64_t Callback(void* userdata, void* data, zip_uint64_t len,
-                              zip_source_cmd_t cmd) {
+  static zip_int64_t Callback(void* userdata, void* data, zip_uint64_t len, zip_source_cmd_t cmd) {
     auto* self = static_cast<Source*>(userdata);
     try {
       return self->Handle(data, len, cmd);

@@ -66,8 +66,8 @@ int64_t DownloadStore::ResolveModel(int64_t project_id, int64_t model_id) {
       }
       return r[0][0].as<int64_t>();
     }
-    auto r = tx.exec_params("SELECT project_id FROM training.v_models WHERE model_id = $1",
-                            model_id);
+    auto r =
+        tx.exec_params("SELECT project_id FROM training.v_models WHERE model_id = $1", model_id);
     if (r.empty()) {
       throw TargetNotFound("model " + std::to_string(model_id) + " does not exist");
     }
@@ -143,10 +143,11 @@ std::optional<DownloadRow> DownloadStore::Get(int64_t id) {
 std::vector<DownloadRow> DownloadStore::List(int64_t project_id, int64_t before_id, int limit) {
   return pool_.Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    auto r = tx.exec_params(std::string("SELECT ") + kColumns +
-                                " FROM dl_manager.downloads WHERE ($1::bigint = 0 OR project_id = $1) "
-                                "AND ($2::bigint = 0 OR id < $2) ORDER BY id DESC LIMIT $3",
-                            project_id, before_id, limit);
+    auto r =
+        tx.exec_params(std::string("SELECT ") + kColumns +
+                           " FROM dl_manager.downloads WHERE ($1::bigint = 0 OR project_id = $1) "
+                           "AND ($2::bigint = 0 OR id < $2) ORDER BY id DESC LIMIT $3",
+                       project_id, before_id, limit);
     std::vector<DownloadRow> rows;
     for (const auto& row : r) rows.push_back(ToRow(row));
     return rows;
@@ -197,8 +198,7 @@ std::optional<Claim> DownloadStore::ClaimNext(int64_t lease_ms, std::vector<Down
       if (attempts >= max_attempts) {
         std::string last = r[0][6].as<std::string>();
         std::string message = "gave up after " + std::to_string(attempts) + " attempts" +
-                              (last.empty() ? " (builders stopped before finishing)"
-                                            : ": " + last);
+                              (last.empty() ? " (builders stopped before finishing)" : ": " + last);
         auto f = tx.exec_params(std::string("UPDATE dl_manager.downloads SET status = 'FAILED', "
                                             "message = $2, claimed_by = NULL, lease_until = "
                                             "NULL, finished_at = now() WHERE id = $1 RETURNING ") +
@@ -218,8 +218,8 @@ std::optional<Claim> DownloadStore::ClaimNext(int64_t lease_ms, std::vector<Down
           "RETURNING id",
           id, attempts + 1, worker_id_);
       tx.commit();
-      return {true, Claim{id, r[0][1].as<int64_t>(), r[0][2].as<int64_t>(),
-                          b[0][0].as<int64_t>(), attempts + 1}};
+      return {true, Claim{id, r[0][1].as<int64_t>(), r[0][2].as<int64_t>(), b[0][0].as<int64_t>(),
+                          attempts + 1}};
     });
     if (step.second) return step.second;
     if (!step.first) return std::nullopt;
@@ -259,9 +259,10 @@ std::optional<DownloadStore::Stored> DownloadStore::StoreArchive(
       if (n == 0) break;
       if (!keep_going()) return std::nullopt;
       hash.Update(buffer.data(), n);
-      tx.exec_params("INSERT INTO dl_manager.archive_chunks (build_id, seq, data) "
-                     "VALUES ($1, $2, $3)",
-                     claim.build_id, seq++, pqxx::binarystring(buffer.data(), n));
+      tx.exec_params(
+          "INSERT INTO dl_manager.archive_chunks (build_id, seq, data) "
+          "VALUES ($1, $2, $3)",
+          claim.build_id, seq++, pqxx::binarystring(buffer.data(), n));
       size += static_cast<int64_t>(n);
     }
     if (in.bad()) throw std::runtime_error("reading the built archive failed");
@@ -269,11 +270,12 @@ std::optional<DownloadStore::Stored> DownloadStore::StoreArchive(
     auto r = tx.exec_params(
         std::string("UPDATE dl_manager.downloads SET status = 'AVAILABLE', build_id = $4, "
                     "size_bytes = $5, sha256 = $6, chunk_size = $7, entry_counts = $8::jsonb, "
-                    "manifest = $9::jsonb, phase = 'done', message = '', claimed_by = NULL, "
+                    "manifest = $9::jsonb, rows_written = $10, phase = 'done', message = '', "
+                    "claimed_by = NULL, "
                     "lease_until = NULL, finished_at = now() WHERE ") +
             kOwned + " RETURNING id",
         claim.download_id, worker_id_, claim.attempt, claim.build_id, stored.size, stored.sha256,
-        archive.chunk_bytes, archive.entry_counts, archive.manifest);
+        archive.chunk_bytes, archive.entry_counts, archive.manifest, archive.rows);
     if (r.empty()) return std::nullopt;  // the lease was lost: roll everything back
     tx.exec_params(
         "UPDATE dl_manager.builds SET outcome = 'AVAILABLE', finished_at = now() WHERE id = $1",
@@ -290,10 +292,11 @@ std::string DownloadStore::Fail(const Claim& claim, const std::string& message, 
   return pool_.Run([&](pqxx::connection& c) -> std::string {
     pqxx::work tx(c);
     auto r = tx.exec_params(
-        std::string("UPDATE dl_manager.downloads SET status = CASE WHEN $4::boolean AND attempts < "
-                    "max_attempts THEN 'REQUESTED' ELSE 'FAILED' END, message = $5, "
-                    "claimed_by = NULL, lease_until = NULL, finished_at = CASE WHEN $4::boolean AND "
-                    "attempts < max_attempts THEN NULL ELSE now() END WHERE ") +
+        std::string(
+            "UPDATE dl_manager.downloads SET status = CASE WHEN $4::boolean AND attempts < "
+            "max_attempts THEN 'REQUESTED' ELSE 'FAILED' END, message = $5, "
+            "claimed_by = NULL, lease_until = NULL, finished_at = CASE WHEN $4::boolean AND "
+            "attempts < max_attempts THEN NULL ELSE now() END WHERE ") +
             kOwned + " RETURNING status",
         claim.download_id, worker_id_, claim.attempt, retry, message);
     if (r.empty()) return "";

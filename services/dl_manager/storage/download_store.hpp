@@ -87,6 +87,7 @@ class DownloadStore {
     int chunk_bytes = 1 << 20;
     std::string entry_counts;  // JSON
     std::string manifest;      // JSON
+    int64_t rows = 0;          // JSON records written
   };
   // Streams the archive file into chunk rows and marks the download AVAILABLE, in one
   // transaction. `keep_going` is asked between chunks (false aborts). Returns the

@@ -13,16 +13,21 @@ namespace labelloop::dl_manager {
 namespace {
 
 // One JSON record per row, produced by a formatter from each fetched batch.
+//
+// Every per-item lookup is a LATERAL subquery behind OFFSET 0 (which keeps the planner
+// from flattening it): an index probe per item, in item order, whatever the planner
+// believes about table sizes. Freshly written, not yet analyzed tables otherwise get
+// nested loops over sequential scans, quadratic in the project size.
 constexpr const char* kHumanLabelsSql = R"(
 SELECT json_build_object(
          'item_id', i.item_id, 'external_id', i.external_id, 'sample_ts', i.sample_ts,
          'labels', i.labels, 'annotators', coalesce(a.annotators, '{}'),
          'labeled_at', a.labeled_at)::text
 FROM labeling.v_items i
-LEFT JOIN (SELECT item_id, array_agg(annotator ORDER BY annotator) AS annotators,
-                  max(updated_at) AS labeled_at
-           FROM labeling.v_labels WHERE project_id = $1 GROUP BY item_id) a
-       ON a.item_id = i.item_id
+LEFT JOIN LATERAL (
+  SELECT array_agg(l.annotator ORDER BY l.annotator) AS annotators,
+         max(l.updated_at) AS labeled_at
+  FROM labeling.v_labels l WHERE l.item_id = i.item_id OFFSET 0) a ON true
 WHERE i.project_id = $1 AND i.labeled
 ORDER BY i.item_id)";
 
@@ -33,15 +38,19 @@ SELECT json_build_object(
          'submitted_at', l.created_at, 'updated_at', l.updated_at,
          'seconds_spent', l.seconds_spent)::text
 FROM labeling.v_items i
-LEFT JOIN labeling.v_labels l ON l.item_id = i.item_id AND l.project_id = $1
+LEFT JOIN LATERAL (
+  SELECT l.annotator, l.classes, l.created_at, l.updated_at, l.seconds_spent
+  FROM labeling.v_labels l WHERE l.item_id = i.item_id ORDER BY l.annotator OFFSET 0) l ON true
 WHERE i.project_id = $1
-ORDER BY i.item_id, l.annotator)";
+ORDER BY i.item_id)";
 
 // Machine labels from the stored predictions, or from the features (the model runs here).
 constexpr const char* kStoredPredictionsSql = R"(
 SELECT i.item_id, to_json(i.external_id)::text, to_json(i.sample_ts)::text, p.probabilities
 FROM labeling.v_items i
-JOIN training.v_predictions p ON p.item_id = i.item_id AND p.model_id = $2
+JOIN LATERAL (
+  SELECT p.probabilities FROM training.v_predictions p
+  WHERE p.model_id = $2 AND p.item_id = i.item_id OFFSET 0) p ON true
 WHERE i.project_id = $1 AND NOT i.labeled
 ORDER BY i.item_id)";
 
@@ -64,9 +73,8 @@ class CursorProducer : public EntryProducer {
  public:
   using Formatter = std::function<void(const pqxx::result&, CursorProducer&, std::string*)>;
 
-  CursorProducer(pqxx::transaction_base& tx, std::string name, std::string entry,
-                 std::string query, const ExportOptions& options, BuildProgress* progress,
-                 Formatter formatter)
+  CursorProducer(pqxx::transaction_base& tx, std::string name, std::string entry, std::string query,
+                 const ExportOptions& options, BuildProgress* progress, Formatter formatter)
       : tx_(tx),
         name_(std::move(name)),
         entry_(std::move(entry)),
@@ -197,6 +205,8 @@ ExportResult BuildArchive(pqxx::connection& conn, const ExportOptions& options,
   progress->SetPhase("loading");
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
   tx.exec("SET LOCAL TimeZone = 'UTC'");
+  // Cursors run a batch at a time: compiling them with JIT costs more than it saves.
+  tx.exec("SET LOCAL jit = off");
   tx.exec("SET LOCAL statement_timeout = " + std::to_string(options.statement_timeout_ms));
 
   auto project_rows = tx.exec_params(
@@ -228,11 +238,11 @@ ExportResult BuildArchive(pqxx::connection& conn, const ExportOptions& options,
   const auto& mr = model_rows[0];
   if (mr[0].as<int64_t>() != options.project_id) {
     throw ExportNotFound("model " + std::to_string(options.model_id) + " belongs to project " +
-                         mr[0].c_str() + ", not to project " +
-                         std::to_string(options.project_id));
+                         mr[0].c_str() + ", not to project " + std::to_string(options.project_id));
   }
   const bool multi_label = mr[3].as<bool>();
-  const std::vector<std::string> classes = json::parse(mr[4].c_str()).get<std::vector<std::string>>();
+  const std::vector<std::string> classes =
+      json::parse(mr[4].c_str()).get<std::vector<std::string>>();
   std::string model_json_text = mr[5].as<std::string>();
   json model{{"model_id", options.model_id},
              {"version", mr[1].as<int>()},
@@ -277,48 +287,44 @@ ExportResult BuildArchive(pqxx::connection& conn, const ExportOptions& options,
                 [&machine](const pqxx::result& batch, CursorProducer& p, std::string* out) {
                   std::vector<float> probs;
                   for (const auto& row : batch) {
-                    if (!ParseFloatArray(std::string_view(row[3].c_str(), row[3].size()),
-                                         &probs) ||
+                    if (!ParseFloatArray(std::string_view(row[3].c_str(), row[3].size()), &probs) ||
                         static_cast<int>(probs.size()) != machine.classes()) {
-                      throw ExportInvalid("the stored prediction of item " +
-                                          std::string(row[0].c_str()) + " has " +
-                                          std::to_string(probs.size()) +
-                                          " probabilities, the model has " +
-                                          std::to_string(machine.classes()) + " classes");
+                      throw ExportInvalid(
+                          "the stored prediction of item " + std::string(row[0].c_str()) + " has " +
+                          std::to_string(probs.size()) + " probabilities, the model has " +
+                          std::to_string(machine.classes()) + " classes");
                     }
                     machine.Write(row, probs.data(), machine.classes(), p, out);
                   }
                 }));
   } else {
     const Classifier& model_fn = *classifier;
-    zip.Add("machine_labels.json",
-            std::make_unique<CursorProducer>(
-                tx, "ll_machine", "machine_labels.json", kFeaturesSql, options, progress,
-                [&machine, &model_fn](const pqxx::result& batch, CursorProducer& p,
-                                      std::string* out) {
-                  const int dim = model_fn.feature_dim();
-                  Eigen::MatrixXf x(static_cast<Eigen::Index>(batch.size()), dim);
-                  std::vector<float> features;
-                  for (Eigen::Index r = 0; r < x.rows(); ++r) {
-                    const auto& field = batch[static_cast<pqxx::row::size_type>(r)][3];
-                    if (!ParseFloatArray(std::string_view(field.c_str(), field.size()),
-                                         &features) ||
-                        static_cast<int>(features.size()) != dim) {
-                      throw ExportInvalid(
-                          "item " + std::string(batch[static_cast<int>(r)][0].c_str()) +
-                          " has " + std::to_string(features.size()) +
-                          " features, the model expects " + std::to_string(dim));
-                    }
-                    x.row(r) = Eigen::Map<const Eigen::RowVectorXf>(features.data(), dim);
-                  }
-                  // Row-major so that each item's probabilities are contiguous.
-                  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> probs =
-                      model_fn.Predict(x);
-                  for (Eigen::Index r = 0; r < x.rows(); ++r) {
-                    machine.Write(batch[static_cast<int>(r)], probs.row(r).data(),
-                                  static_cast<int>(probs.cols()), p, out);
-                  }
-                }));
+    zip.Add(
+        "machine_labels.json",
+        std::make_unique<CursorProducer>(
+            tx, "ll_machine", "machine_labels.json", kFeaturesSql, options, progress,
+            [&machine, &model_fn](const pqxx::result& batch, CursorProducer& p, std::string* out) {
+              const int dim = model_fn.feature_dim();
+              Eigen::MatrixXf x(static_cast<Eigen::Index>(batch.size()), dim);
+              std::vector<float> features;
+              for (Eigen::Index r = 0; r < x.rows(); ++r) {
+                const auto& field = batch[static_cast<pqxx::row::size_type>(r)][3];
+                if (!ParseFloatArray(std::string_view(field.c_str(), field.size()), &features) ||
+                    static_cast<int>(features.size()) != dim) {
+                  throw ExportInvalid("item " + std::string(batch[static_cast<int>(r)][0].c_str()) +
+                                      " has " + std::to_string(features.size()) +
+                                      " features, the model expects " + std::to_string(dim));
+                }
+                x.row(r) = Eigen::Map<const Eigen::RowVectorXf>(features.data(), dim);
+              }
+              // Row-major so that each item's probabilities are contiguous.
+              Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> probs =
+                  model_fn.Predict(x);
+              for (Eigen::Index r = 0; r < x.rows(); ++r) {
+                machine.Write(batch[static_cast<int>(r)], probs.row(r).data(),
+                              static_cast<int>(probs.cols()), p, out);
+              }
+            }));
   }
   zip.Add("timestamps.json",
           std::make_unique<CursorProducer>(tx, "ll_stamps", "timestamps.json", kTimestampsSql,
@@ -331,7 +337,8 @@ ExportResult BuildArchive(pqxx::connection& conn, const ExportOptions& options,
   const std::string created_at = IsoNow();
   class ManifestProducer : public EntryProducer {
    public:
-    ManifestProducer(std::function<json()> make, json* keep) : make_(std::move(make)), keep_(keep) {}
+    ManifestProducer(std::function<json()> make, json* keep)
+        : make_(std::move(make)), keep_(keep) {}
     bool Next(std::string* out) override {
       *keep_ = make_();
       out->append(keep_->dump(2));

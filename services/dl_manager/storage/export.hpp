@@ -5,12 +5,11 @@
 // time, and go straight into the zip entries as libzip asks for them.
 #pragma once
 
-#include <pqxx/pqxx>
-
 #include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -36,9 +36,9 @@ nlohmann::json Fixture::ModelJson(int dim) {
               {"classes", {"a", "b", "c"}},
               {"feature_dim", dim},
               {"standardization", {{"mean", mean}, {"std", std}}},
-              {"layers", json::array({json{{"weights", weights},
-                                           {"bias", {0.1, 0.0, -0.1}},
-                                           {"activation", "softmax"}}})},
+              {"layers",
+               json::array({json{
+                   {"weights", weights}, {"bias", {0.1, 0.0, -0.1}}, {"activation", "softmax"}}})},
               {"spec", {{"epochs", 10}}},
               {"metrics", {{"accuracy", 0.9}}}};
 }
@@ -48,9 +48,10 @@ Seeded Fixture::Seed(const SeedOptions& o) {
     pqxx::work tx(c);
     Seeded s;
     s.project_id =
-        tx.exec_params("INSERT INTO labeling.projects (name, data_kind, label_kind, classes, "
-                       "feature_dim) VALUES ($1, 'tabular', 'single', '{a,b,c}', $2) RETURNING id",
-                       o.name, o.feature_dim)[0][0]
+        tx.exec_params(
+              "INSERT INTO labeling.projects (name, data_kind, label_kind, classes, "
+              "feature_dim) VALUES ($1, 'tabular', 'single', '{a,b,c}', $2) RETURNING id",
+              o.name, o.feature_dim)[0][0]
             .as<int64_t>();
     // Features: deterministic per item; the first `labeled` items are labeled.
     tx.exec_params(
@@ -78,13 +79,13 @@ Seeded Fixture::Seed(const SeedOptions& o) {
         "WHERE project_id = $1 AND status = 'labeled' AND id % $2 = 0",
         s.project_id, o.second_annotator_every);
     s.model_id =
-        tx.exec_params("INSERT INTO training.models (project_id, version, model_type, "
-                       "multi_label, classes, model_json, metrics, labeled_items, "
-                       "predictions_ready) VALUES ($1, 1, 'softmax', false, '{a,b,c}', $2, "
-                       "'{\"accuracy\": 0.9}', $3, $4) RETURNING id",
-                       s.project_id, ModelJson(o.feature_dim).dump(), o.labeled, o.predictions)[0]
-                           [0]
-                               .as<int64_t>();
+        tx.exec_params(
+              "INSERT INTO training.models (project_id, version, model_type, "
+              "multi_label, classes, model_json, metrics, labeled_items, "
+              "predictions_ready) VALUES ($1, 1, 'softmax', false, '{a,b,c}', $2, "
+              "'{\"accuracy\": 0.9}', $3, $4) RETURNING id",
+              s.project_id, ModelJson(o.feature_dim).dump(), o.labeled, o.predictions)[0][0]
+            .as<int64_t>();
     if (o.predictions) {
       tx.exec_params(
           "INSERT INTO training.predictions (model_id, item_id, probabilities) "

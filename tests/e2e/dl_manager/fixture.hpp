@@ -15,8 +15,8 @@ namespace labelloop::dl_manager::testing {
 struct SeedOptions {
   std::string name = "fixture";
   int items = 30;
-  int labeled = 10;           // the first `labeled` items carry a consensus label
-  bool predictions = true;    // stored predictions for every unlabeled item
+  int labeled = 10;         // the first `labeled` items carry a consensus label
+  bool predictions = true;  // stored predictions for every unlabeled item
   int feature_dim = 4;
   int second_annotator_every = 3;  // every n-th labeled item has a second label
 };

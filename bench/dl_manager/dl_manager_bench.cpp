@@ -1,0 +1,155 @@
+// The archive build of the dl_manager service, in process, for bench.py:
+//
+//   dl_manager_bench prepare URL ITEMS LABELED_FRACTION FEATURES CLASSES
+//       applies the labeling, training and dl_manager migrations and seeds a project
+//       (random features, 1 label per labeled item); prints {"project_id": ...}
+//   dl_manager_bench build URL PROJECT MODEL DEFLATE_LEVEL
+//       one download built exactly as the service builds it (claim, cursors ->
+//       libzip -> temp file -> 1 MiB chunk rows, AVAILABLE); prints
+//       {"seconds": ..., "peak_rss_mib": ..., "bytes": ..., "rows": ...}
+//
+// Peak RSS is this process's getrusage(RUSAGE_SELF).ru_maxrss: run one build per process.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/migrate/migrate.hpp"
+#include "common/pg/pool.hpp"
+#include "services/dl_manager/storage/download_store.hpp"
+#include "services/dl_manager/storage/export.hpp"
+
+namespace labelloop {
+namespace labeling {
+std::vector<migrate::Migration> Migrations();
+}
+namespace training {
+std::vector<migrate::Migration> Migrations();
+}
+namespace dl_manager {
+std::vector<migrate::Migration> Migrations();
+}
+}  // namespace labelloop
+
+using namespace labelloop;
+
+namespace {
+
+int Prepare(const std::string& url, int64_t items, double labeled_fraction, int features,
+            int classes) {
+  pg::Pool pool({.url = url, .size = 1, .statement_timeout_ms = 3600000});
+  migrate::Apply(pool, "labeling", labeling::Migrations());
+  migrate::Apply(pool, "training", training::Migrations());
+  migrate::Apply(pool, "dl_manager", dl_manager::Migrations());
+  const std::string name = "bench-" + std::to_string(items) + "x" + std::to_string(features);
+  int64_t project = pool.Run([&](pqxx::connection& c) -> int64_t {
+    pqxx::work tx(c);
+    auto r = tx.exec_params("SELECT id FROM labeling.projects WHERE name = $1", name);
+    if (!r.empty()) return r[0][0].as<int64_t>();
+    std::string class_list = "{";
+    for (int k = 0; k < classes; ++k) class_list += (k ? ",c" : "c") + std::to_string(k);
+    class_list += "}";
+    const int64_t id = tx.exec_params(
+                             "INSERT INTO labeling.projects (name, data_kind, label_kind, classes, "
+                             "feature_dim) VALUES ($1, 'tabular', 'single', $2, $3) RETURNING id",
+                             name, class_list, features)[0][0]
+                           .as<int64_t>();
+    const int64_t labeled = static_cast<int64_t>(static_cast<double>(items) * labeled_fraction);
+    // The label is a function of the features, so a classifier has something to learn.
+    tx.exec_params(
+        "INSERT INTO labeling.items (project_id, external_id, sample_ts, features, status, "
+        "judgements, consensus) "
+        "SELECT $1, 'row-' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', "
+        "  f, CASE WHEN g <= $3 THEN 'labeled' ELSE 'unlabeled' END, "
+        "  CASE WHEN g <= $3 THEN 1 ELSE 0 END, "
+        "  CASE WHEN g <= $3 THEN ARRAY['c' || least($5 - 1, floor((f[1] + f[2]) * $5 / 2))::int] "
+        "  END "
+        "FROM (SELECT g, (SELECT array_agg(random()::real) FROM generate_series(1, $4) "
+        "                 WHERE g > 0) AS f FROM generate_series(1, $2) g) s",
+        id, items, labeled, features, classes);
+    tx.exec_params(
+        "INSERT INTO labeling.labels (item_id, project_id, annotator, classes, seconds_spent) "
+        "SELECT id, project_id, 'annotator-' || (id % 7), consensus, 3 FROM labeling.items "
+        "WHERE project_id = $1 AND status = 'labeled'",
+        id);
+    tx.commit();
+    return id;
+  });
+  pool.Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec("ANALYZE labeling.items");
+    tx.exec("ANALYZE labeling.labels");
+  });
+  std::cout << nlohmann::json{{"project_id", project}}.dump() << std::endl;
+  return 0;
+}
+
+int Build(const std::string& url, int64_t project, int64_t model, int level) {
+  pg::Pool pool({.url = url, .size = 3, .statement_timeout_ms = 3600000});
+  dl_manager::DownloadStore store(pool, "bench");
+  pool.Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec("DELETE FROM dl_manager.downloads");  // no dedupe across runs
+    tx.commit();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  store.Request(project, model, "bench", 1);
+  auto claim = store.ClaimNext(3600000, nullptr);
+  if (!claim) throw std::runtime_error("nothing to claim");
+  dl_manager::BuildProgress progress;
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "labelloop-bench-download.zip").string();
+  auto result = pool.Run([&](pqxx::connection& c) {
+    return dl_manager::BuildArchive(c,
+                                    {.download_id = claim->download_id,
+                                     .project_id = project,
+                                     .model_id = model,
+                                     .deflate_level = level},
+                                    path, &progress);
+  });
+  const double built =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto stored = store.StoreArchive(*claim,
+                                   {.path = path,
+                                    .entry_counts = result.entry_counts.dump(),
+                                    .manifest = result.manifest.dump()},
+                                   [] { return true; });
+  std::filesystem::remove(path);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!stored) throw std::runtime_error("the archive was not stored");
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::cout << nlohmann::json{{"seconds", seconds},
+                              {"build_seconds", built},
+                              {"peak_rss_mib", static_cast<double>(usage.ru_maxrss) / 1024.0},
+                              {"bytes", stored->size},
+                              {"rows", progress.rows.load()},
+                              {"source", result.manifest["machine_labels_source"]}}
+                   .dump()
+            << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::string mode = argc > 1 ? argv[1] : "";
+    if (mode == "prepare" && argc == 7) {
+      return Prepare(argv[2], std::stoll(argv[3]), std::stod(argv[4]), std::stoi(argv[5]),
+                     std::stoi(argv[6]));
+    }
+    if (mode == "build" && argc == 6) {
+      return Build(argv[2], std::stoll(argv[3]), std::stoll(argv[4]), std::stoi(argv[5]));
+    }
+    std::cerr << "usage: dl_manager_bench prepare URL ITEMS LABELED_FRACTION FEATURES CLASSES\n"
+                 "       dl_manager_bench build URL PROJECT MODEL DEFLATE_LEVEL\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "dl_manager_bench: " << e.what() << "\n";
+    return 1;
+  }
+}
