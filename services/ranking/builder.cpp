@@ -145,7 +145,8 @@ void Builder::Build(const ModelInfo& model, const storage::ProjectSettings& sett
   };
   if (!table) {
     lap("settings");
-    auto matrix = store_.LoadPredictions(model, options_.load_connections);
+    auto matrix =
+        store_.LoadPredictions(model, options_.load_connections, options_.load_rows_per_connection);
     lap("load");
     auto labeled = store_.LabeledItems(project_id);
     lap("labeled");

@@ -21,6 +21,7 @@ struct BuilderOptions {
   uint64_t random_seed = 0;
   int threads = 2;
   int load_connections = 2;  // parallel COPYs of a model's predictions
+  int64_t load_rows_per_connection = 50000;
   std::chrono::milliseconds reconcile_interval{5000};
   bool persist_scores = true;
   size_t head_check = 2000;  // items at the head of an order checked for labels per reconcile

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   s.AddInt("score-threads", 2, "threads that score a new order", 1, 64);
   s.AddInt("load-connections", 2,
            "parallel COPYs (PostgreSQL connections) that load a model's predictions", 1, 64);
+  s.AddInt("load-rows-per-connection", 50000, "smallest item id range one of those COPYs takes", 1,
+           int64_t{1} << 40);
   s.AddBool("persist-scores", true,
             "store each new order's scores in ranking.score_chunks (restart without rescoring)");
   s.AddInt("diverse-pool-factor", 10,
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
       {.random_seed = static_cast<uint64_t>(s.GetInt("random-seed")),
        .threads = static_cast<int>(s.GetInt("score-threads")),
        .load_connections = static_cast<int>(s.GetInt("load-connections")),
+       .load_rows_per_connection = s.GetInt("load-rows-per-connection"),
        .reconcile_interval = std::chrono::milliseconds(s.GetInt("reconcile-interval-ms")),
        .persist_scores = s.GetBool("persist-scores")},
       runtime.metrics());

@@ -182,7 +182,8 @@ PredictionMatrix CopyPredictions(const std::string& url, const ModelInfo& model,
 
 }  // namespace
 
-PredictionMatrix Store::LoadPredictions(const ModelInfo& model, int connections) {
+PredictionMatrix Store::LoadPredictions(const ModelInfo& model, int connections,
+                                        int64_t rows_per_connection) {
   auto range = pool_.Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     auto r = tx.exec_params(
@@ -194,8 +195,8 @@ PredictionMatrix Store::LoadPredictions(const ModelInfo& model, int connections)
   const auto [lo, hi] = range;
   if (hi < lo) return PredictionMatrix{{}, {}, model.classes};
   const int64_t span = hi - lo + 1;
-  const int parts =
-      static_cast<int>(std::clamp<int64_t>(span / 50000, 1, std::max(1, connections)));
+  const int parts = static_cast<int>(std::clamp<int64_t>(
+      span / std::max<int64_t>(1, rows_per_connection), 1, std::max(1, connections)));
   std::vector<PredictionMatrix> results(parts);
   std::vector<std::exception_ptr> errors(parts);
   std::vector<std::thread> threads;

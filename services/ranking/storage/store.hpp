@@ -42,7 +42,9 @@ class Store {
 
   // The model's predictions (binary COPY; `connections` COPYs over item id ranges in
   // parallel, since PostgreSQL encodes the real[] rows on one core per connection).
-  PredictionMatrix LoadPredictions(const ModelInfo& model, int connections = 1);
+  // Each connection gets at least rows_per_connection item ids.
+  PredictionMatrix LoadPredictions(const ModelInfo& model, int connections = 1,
+                                   int64_t rows_per_connection = 50000);
   // Items of the project that are labeled.
   std::vector<int64_t> LabeledItems(int64_t project_id);
   // Which of the given items are labeled by now.

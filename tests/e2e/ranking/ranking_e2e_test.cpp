@@ -218,7 +218,9 @@ TEST_F(RankingE2E, ModelsReadyPutsTheMostUncertainItemsFirst) {
 
 TEST_F(RankingE2E, ALabeledItemNeverComesBack) {
   MakeProject();
-  auto ranking = Start({"--reconcile-interval-ms", "300"});
+  // Predictions loaded over three COPYs of 3 item ids each (the path 1M-item projects take).
+  auto ranking = Start({"--reconcile-interval-ms", "300", "--load-connections", "3",
+                        "--load-rows-per-connection", "3"});
   auto stub = v1::RankingService::NewStub(ranking->Channel());
   const int64_t m1 = AddModel(1, true);
   ASSERT_TRUE(WaitModel(*stub, project_, m1)) << ranking->Log();
