@@ -106,6 +106,10 @@ void DeclareIngestSettings(config::Settings& s) {
   s.AddInt("ingest-copy-buffer-bytes", d.copy_buffer_bytes, "COPY data sent per round", 4096,
            int64_t{1} << 30);
   s.AddString("ingest-spool-dir", d.spool_dir, "where zip uploads are spooled while read");
+  s.AddInt("ingest-max-concurrent-uploads", d.max_concurrent_uploads,
+           "uploads running at once (each holds a database connection); more get "
+           "RESOURCE_EXHAUSTED",
+           1, 1000);
 }
 
 IngestOptions IngestOptionsFromSettings(const config::Settings& s) {
@@ -129,6 +133,7 @@ IngestOptions IngestOptionsFromSettings(const config::Settings& s) {
   get_int("ingest-histogram-bins", &o.histogram_bins);
   get_int("ingest-max-rejects-listed", &o.max_rejects_listed);
   get_int("ingest-copy-buffer-bytes", &o.copy_buffer_bytes);
+  get_int("ingest-max-concurrent-uploads", &o.max_concurrent_uploads);
   try {
     o.zip_max_ratio = s.GetDouble("ingest-zip-max-ratio");
     o.image_rgb = s.GetString("ingest-image-color") == "rgb";

@@ -89,8 +89,12 @@ struct RowInput {
 
 class Session final : public UploadSession {
  public:
-  Session(pg::Pool& pool, const IngestOptions& options, UploadSpec spec)
-      : options_(options), spec_(std::move(spec)), lease_(pool.Acquire()) {}
+  Session(pg::Pool& pool, const IngestOptions& options, UploadSpec spec, std::atomic<int>* active)
+      : slot_{active}, options_(options), spec_(std::move(spec)), lease_(pool.Acquire()) {}
+  ~Session() override {
+    copy_.reset();  // ends the COPY before the transaction rolls back
+    tx_.reset();
+  }
 
   Status Begin() {
     tx_ = std::make_unique<pqxx::work>(*lease_, "ingest");
@@ -867,6 +871,11 @@ class Session final : public UploadSession {
     return static_cast<int64_t>(r.affected_rows());
   }
 
+  // Gives the upload slot back however the session ends (even a throwing constructor).
+  struct Slot {
+    std::atomic<int>* active;
+    ~Slot() { --*active; }
+  } slot_;
   const IngestOptions& options_;
   UploadSpec spec_;
   pg::Pool::Lease lease_;
@@ -908,8 +917,15 @@ Status Ingestor::BeginUpload(const UploadSpec& spec, std::unique_ptr<UploadSessi
   if (spec.project_id <= 0) {
     return Status::Error(Code::kInvalidArgument, "header.project_id: required");
   }
+  if (++active_uploads_ > options_.max_concurrent_uploads) {
+    --active_uploads_;
+    return Status::Error(Code::kResourceExhausted,
+                         std::to_string(options_.max_concurrent_uploads) +
+                             " uploads are already in progress: retry when one has finished");
+  }
   try {
-    auto s = std::make_unique<Session>(pool_, options_, spec);
+    // The session gives the slot back when it is destroyed (also when Begin fails).
+    auto s = std::make_unique<Session>(pool_, options_, spec, &active_uploads_);
     if (auto st = s->Begin(); !st.ok()) return st;
     *session = std::move(s);
     return Status::Ok();

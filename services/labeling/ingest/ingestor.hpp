@@ -12,6 +12,7 @@
 //   if (st.ok()) st = s->Finish(&result);   // commits, or not (see UploadMode)
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -124,6 +125,7 @@ class Ingestor {
  private:
   pg::Pool& pool_;
   IngestOptions options_;
+  std::atomic<int> active_uploads_{0};
 };
 
 }  // namespace labelloop::labeling::ingest

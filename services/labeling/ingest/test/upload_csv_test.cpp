@@ -249,6 +249,22 @@ TEST_F(IngestTest, UploadsNeedAnActiveExistingProject) {
   EXPECT_NE(st.message.find("is archived"), std::string::npos);
 }
 
+TEST_F(IngestTest, ConcurrentUploadsAreCapped) {
+  const int64_t p = CreateProject("tabular");
+  options_.max_concurrent_uploads = 1;
+  std::unique_ptr<UploadSession> first, second;
+  ASSERT_TRUE(ingestor().BeginUpload(Spec(p, Format::kCsv, TabularMapping()), &first).ok());
+  const Status st = ingestor().BeginUpload(Spec(p, Format::kCsv, TabularMapping()), &second);
+  EXPECT_EQ(st.code, Code::kResourceExhausted);
+  EXPECT_EQ(st.message, "1 uploads are already in progress: retry when one has finished");
+  first.reset();  // abandoned: rolled back, the slot is free again
+  ASSERT_TRUE(ingestor().BeginUpload(Spec(p, Format::kCsv, TabularMapping()), &second).ok());
+  ASSERT_TRUE(second->Feed("id,ts,f1,f2,f3\nz,,1,2,3\n").ok());
+  UploadResult r;
+  ASSERT_TRUE(second->Finish(&r).ok());
+  EXPECT_EQ(r.items_inserted, 1);
+}
+
 // 100,000 rows through the real gRPC adapter (in-process server, 1 MiB messages).
 TEST_F(IngestTest, HundredThousandRowCsvThroughGrpc) {
   const int64_t p = CreateProject("tabular", "{cat,dog}");
