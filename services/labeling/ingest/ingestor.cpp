@@ -57,7 +57,7 @@ constexpr const char* kInsertLabeled =
     "    CASE WHEN labels IS NOT NULL THEN 1 ELSE 0 END,"
     "    CASE WHEN labels IS NOT NULL AND $2::int <= 1 THEN labels END"
     "  FROM src ON CONFLICT (project_id, external_id) DO NOTHING"
-    "  RETURNING id, external_id),"
+    "  RETURNING id, external_id, status),"
     " lab AS ("
     "  INSERT INTO labeling.labels (item_id, project_id, annotator, classes)"
     "  SELECT ins.id, $1::int8, $3, src.labels FROM ins JOIN src USING (external_id)"
@@ -67,7 +67,15 @@ constexpr const char* kInsertLabeled =
     "  INSERT INTO labeling.label_history (item_id, project_id, annotator, old_classes, "
     "    new_classes)"
     "  SELECT item_id, $1::int8, $3, NULL, classes FROM lab RETURNING 1)"
-    " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM lab), (SELECT count(*) FROM hist)";
+    " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM lab), (SELECT count(*) FROM hist),"
+    "  (SELECT count(*) FROM ins WHERE status = 'labeled')";
+
+// The labeling service's sharded count of labeled items per project (migration 0003)
+// counts imported labeled items too.
+constexpr const char* kBumpLabeledCount =
+    "INSERT INTO labeling.label_counts AS lc (project_id, shard, labeled) "
+    "VALUES ($1, pg_backend_pid() % 256, $2) ON CONFLICT (project_id, shard) "
+    "DO UPDATE SET labeled = lc.labeled + EXCLUDED.labeled";
 
 std::string Where(int64_t line, const std::string& entry) {
   return entry.empty() ? "line " + std::to_string(line) : "entry '" + entry + "'";
@@ -837,6 +845,9 @@ class Session final : public UploadSession {
                                               locked.judgements_per_item, kImportAnnotator);
       result_.items_inserted = r[0][0].as<int64_t>();
       result_.labels_imported = r[0][1].as<int64_t>();
+      if (const auto labeled = r[0][3].as<int64_t>(); labeled > 0) {
+        tx_->exec_params(kBumpLabeledCount, project_.id, labeled);
+      }
     } else {
       result_.items_inserted = InsertPlain();
     }
@@ -1133,6 +1144,7 @@ Status Ingestor::Push(const PushItem& item, PushResult* result) {
             "INSERT INTO labeling.label_history (item_id, project_id, annotator, old_classes, "
             "new_classes) VALUES ($1, $2, $3, NULL, $4::text[])",
             result->item_id, p.id, kImportAnnotator, labels_literal);
+        if (complete) tx.exec_params(kBumpLabeledCount, p.id, int64_t{1});
       }
       result->labeled = labeled;
       tx.commit();

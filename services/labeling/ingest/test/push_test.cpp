@@ -35,6 +35,7 @@ TEST_F(IngestTest, PushStoresOnceAndChecksFeatureValidators) {
   EXPECT_EQ(r.item_id, id);
   EXPECT_EQ(Count("SELECT count(*) FROM labeling.items"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM labeling.labels WHERE annotator = 'import'"), 1);
+  EXPECT_EQ(Count("SELECT sum(labeled) FROM labeling.label_counts"), 1);
   EXPECT_EQ(Scalar("SELECT status || consensus::text || features::text || "
                    "extract(epoch FROM sample_ts)::bigint FROM labeling.items"),
             "labeled{cat}{1,2,3}1714566600");

@@ -220,6 +220,7 @@ TEST_F(IngestTest, CsvLabelsAreImportedAsSingleJudgements) {
   EXPECT_EQ(Scalar("SELECT string_agg(annotator || classes::text, ',') FROM labeling.labels"),
             "import{cat},import{dog}");
   EXPECT_EQ(Count("SELECT count(*) FROM labeling.label_history WHERE old_classes IS NULL"), 2);
+  EXPECT_EQ(Count("SELECT sum(labeled) FROM labeling.label_counts"), 2);
   // Uploading again imports no second label.
   ASSERT_TRUE(UploadCsv(p, "id,ts,f1,f2,f3,label\na,,1,2,3,dog\n", &r).ok());
   EXPECT_EQ(r.labels_imported, 0);
@@ -235,6 +236,7 @@ TEST_F(IngestTest, CsvLabelsWithSeveralJudgementsPerItemAndMultiLabel) {
                    "labeling.items"),
             "unlabeled1null");
   EXPECT_EQ(Scalar("SELECT classes::text FROM labeling.labels"), "{a,c}");
+  EXPECT_EQ(Scalar("SELECT sum(labeled) FROM labeling.label_counts"), "");
 }
 
 TEST_F(IngestTest, UploadsNeedAnActiveExistingProject) {
