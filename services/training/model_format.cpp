@@ -110,8 +110,16 @@ Eigen::MatrixXf Standardize(const PortableModel& m, const Eigen::MatrixXf& raw) 
   return ((raw.colwise() - m.mean).array().colwise() * inv.array()).matrix();
 }
 
-Eigen::MatrixXf PredictProbabilities(const PortableModel& m, const Eigen::MatrixXf& raw) {
-  return m.net.Forward(Standardize(m, raw));
+Eigen::MatrixXf PredictProbabilities(const PortableModel& m,
+                                     const Eigen::Ref<const Eigen::MatrixXf>& raw) {
+  // The standardisation folded into the first layer, so the data is read once:
+  // W ((x - mean) / std) + b = (W diag(1/std)) x + (b - W diag(1/std) mean).
+  Network<float> folded = m.net;
+  auto& first = folded.layers().front();
+  const Eigen::VectorXf inv = m.std.unaryExpr([](float s) { return s == 0.0f ? 1.0f : 1.0f / s; });
+  first.w = first.w * inv.asDiagonal();
+  first.b -= first.w * m.mean;
+  return folded.Forward(raw);
 }
 
 std::vector<std::string> PredictedClasses(const PortableModel& m,

@@ -36,7 +36,8 @@ std::optional<PortableModel> ModelFromJson(const nlohmann::json& j, std::string*
 // x' = (x - mean) / std, column by column (features x n).
 Eigen::MatrixXf Standardize(const PortableModel& model, const Eigen::MatrixXf& raw);
 // Class probabilities (classes x n) for raw feature vectors (feature_dim x n).
-Eigen::MatrixXf PredictProbabilities(const PortableModel& model, const Eigen::MatrixXf& raw);
+Eigen::MatrixXf PredictProbabilities(const PortableModel& model,
+                                     const Eigen::Ref<const Eigen::MatrixXf>& raw);
 // The predicted class names of one column of probabilities.
 std::vector<std::string> PredictedClasses(const PortableModel& model,
                                           const Eigen::Ref<const Eigen::VectorXf>& probs);

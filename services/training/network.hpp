@@ -78,12 +78,17 @@ class Network {
   void set_multi_label(bool m) { multi_label_ = m; }
 
   // Probabilities (outputs x n) for standardized inputs x (inputs x n).
-  Mat<T> Forward(const Mat<T>& x) const {
-    Mat<T> h = x;
-    for (const auto& layer : layers_) {
-      Mat<T> z = layer.w * h;
-      z.colwise() += layer.b;
-      Activate(layer.activation, z);
+  Mat<T> Forward(const Eigen::Ref<const Mat<T>>& x) const {
+    Mat<T> h;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      Mat<T> z;
+      if (l == 0) {
+        z.noalias() = layers_[l].w * x;
+      } else {
+        z.noalias() = layers_[l].w * h;
+      }
+      z.colwise() += layers_[l].b;
+      Activate(layers_[l].activation, z);
       h = std::move(z);
     }
     return h;
