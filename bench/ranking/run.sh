@@ -14,7 +14,7 @@ work="$(mktemp -d /tmp/ranking-bench.XXXXXX)"
 data="$work/probs_1m_x10.f32"
 runs=11
 
-echo "== scoring + top-1000 of 1,000,000 x 10 ($(nproc) cores, $(date -u +%FT%TZ))"
+echo "== scoring + top-1000 of 1,000,000 x 10 ($(nproc) cores, $(date -u +%FT%TZ), load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 "$build/bin/ranking_score_bench" "$data" 1 1 > /dev/null  # writes the data set
 "$build/bin/ranking_score_bench" "$data" "$runs" 1 | tee "$work/cpp1.txt"
 "$build/bin/ranking_score_bench" "$data" "$runs" 2 | tee "$work/cpp2.txt"
@@ -27,14 +27,17 @@ def read(name):
     for line in open(f"{work}/{name}"):
         f = line.split()
         if len(f) > 3 and f[2] == "median_ms":
-            out[f[1]] = (float(f[3]), f[7], float(f[9]))
+            out[f[1]] = (float(f[3]), f[7], float(f[11]))
     return out
 c1, c2, npy = read("cpp1.txt"), read("cpp2.txt"), read("numpy.txt")
-print(f"{'strategy':18} {'numpy ms':>9} {'C++ 1 thr':>10} {'C++ 2 thr':>10} {'x (1 thr)':>10} {'x (2 thr)':>10}  same top-1000")
+print("wall-clock medians (ms) and numpy / C++ ratios; CPU-time medians (ms) and ratio")
+print(f"{'strategy':17} {'numpy':>7} {'C++1':>7} {'C++2':>7} {'x1':>6} {'x2':>6} | "
+      f"{'np cpu':>7} {'C++1 cpu':>8} {'x cpu':>6}  same top-1000")
 for s in npy:
     same = "yes" if c1[s][1] == npy[s][1] else ("n/a (different RNG)" if s == "random" else "NO")
-    print(f"{s:18} {npy[s][0]:9.2f} {c1[s][0]:10.2f} {c2[s][0]:10.2f} "
-          f"{npy[s][0] / c1[s][0]:10.1f} {npy[s][0] / c2[s][0]:10.1f}  {same}")
+    print(f"{s:17} {npy[s][0]:7.2f} {c1[s][0]:7.2f} {c2[s][0]:7.2f} "
+          f"{npy[s][0] / c1[s][0]:6.1f} {npy[s][0] / c2[s][0]:6.1f} | "
+          f"{npy[s][2]:7.2f} {c1[s][2]:8.2f} {npy[s][2] / c1[s][2]:6.1f}  {same}")
 PY
 
 if (( live )); then

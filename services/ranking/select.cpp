@@ -55,7 +55,18 @@ std::vector<uint32_t> TopRows(std::span<const float> scores, size_t k,
   float worst_score = -std::numeric_limits<float>::infinity();
   const size_t n = scores.size();
   for (size_t i = 0; i < n; ++i) {
-    // The common case once the heap is full: one float comparison rejects the row.
+    // Once the heap is full almost every row scores below its worst: skip 8 rows at a
+    // time with one comparison of each (no branch per row).
+    if ((i & 7) == 0 && i + 8 <= n && heap.size() == k) {
+      const float* s8 = scores.data() + i;
+      bool any = false;
+      for (int j = 0; j < 8; ++j) any |= !(s8[j] < worst_score);
+      if (!any) {
+        i += 7;
+        continue;
+      }
+    }
+    // The common case: one float comparison rejects the row.
     if (scores[i] < worst_score) continue;
     const uint64_t key = OrderKey(scores[i], static_cast<uint32_t>(i));
     if (heap.size() == k && key >= worst) continue;
