@@ -9,7 +9,7 @@ labeled items and stores it twice: pickled (for the baseline) and as labelloop m
 JSON (two models: one without stored predictions, so the C++ builder applies the
 model to every unlabeled item like the original did, and one with predictions stored).
 Then, alternating, RUNS times each:
-  cpp-model    dl_manager_bench build (in process; peak RSS = getrusage of that process)
+  cpp-model    dl_manager_bench build (in process; peak RSS = VmHWM of that process)
   python       the original service reimplemented: pandas read_sql, pickled sklearn
                classifier predict_proba, DataFrame.to_json, zipfile (deflate at the same
                level), stored as one bytea through psycopg2
@@ -22,7 +22,6 @@ import io
 import json
 import os
 import pickle
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,16 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def peak_rss_mib():
+    """VmHWM of this process (getrusage's ru_maxrss survives exec: it would include
+    the driver's size)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return -1.0
 
 
 def baseline(url, project_id, level):
@@ -87,7 +96,7 @@ def baseline(url, project_id, level):
                 (project_id, psycopg2.Binary(archive)))
     conn.commit()
     seconds = time.monotonic() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mib()
     cur.execute("DELETE FROM bench_baseline.archives")
     conn.commit()
     print(json.dumps({"seconds": seconds, "peak_rss_mib": rss, "bytes": len(archive),
@@ -148,6 +157,7 @@ def train(url, project_id):
         "SELECT item_id, features FROM labeling.v_items WHERE project_id = %(p)s AND NOT labeled",
         conn, params={"p": project_id})
     proba = pipe.predict_proba(np.array(unl.features.tolist(), dtype=np.float64))
+    proba[proba < 1e-30] = 0.0  # below what PostgreSQL's real accepts
     rows = io.StringIO()
     for item, p in zip(unl.item_id.tolist(), proba.tolist()):
         rows.write(f"{ids[1]}\t{item}\t{{{','.join('%.6g' % v for v in p)}}}\n")

@@ -8,11 +8,13 @@
 //       libzip -> temp file -> 1 MiB chunk rows, AVAILABLE); prints
 //       {"seconds": ..., "peak_rss_mib": ..., "bytes": ..., "rows": ...}
 //
-// Peak RSS is this process's getrusage(RUSAGE_SELF).ru_maxrss: run one build per process.
-#include <sys/resource.h>
+// Peak RSS is this process's VmHWM (/proc/self/status), not getrusage's ru_maxrss:
+// Linux carries ru_maxrss over exec, so a child of a big parent (the Python driver)
+// would report the parent's size. Run one build per process.
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -36,6 +38,15 @@ std::vector<migrate::Migration> Migrations();
 using namespace labelloop;
 
 namespace {
+
+double PeakRssMib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  }
+  return -1;
+}
 
 int Prepare(const std::string& url, int64_t items, double labeled_fraction, int features,
             int classes) {
@@ -120,11 +131,9 @@ int Build(const std::string& url, int64_t project, int64_t model, int level) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!stored) throw std::runtime_error("the archive was not stored");
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
   std::cout << nlohmann::json{{"seconds", seconds},
                               {"build_seconds", built},
-                              {"peak_rss_mib", static_cast<double>(usage.ru_maxrss) / 1024.0},
+                              {"peak_rss_mib", PeakRssMib()},
                               {"bytes", stored->size},
                               {"rows", progress.rows.load()},
                               {"source", result.manifest["machine_labels_source"]}}
