@@ -12,6 +12,7 @@ live=1
 [[ "${2:-}" == "--no-live" ]] && live=0
 work="$(mktemp -d /tmp/ranking-bench.XXXXXX)"
 data="$work/probs_1m_x10.f32"
+trap 'rm -rf "$work"' EXIT
 runs=11
 
 echo "== scoring + top-1000 of 1,000,000 x 10 ($(nproc) cores, $(date -u +%FT%TZ), load average: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -48,6 +49,7 @@ if (( live )); then
   cleanup() {
     redis-cli -p "$redis_port" shutdown nosave > /dev/null 2>&1 || true
     "$root/tests/lib/pg-instance" stop "$work/pg" fast || true
+    rm -rf "$work"
   }
   trap cleanup EXIT
   echo "== live service: models.ready -> order live, restart, NextCandidates under load"
