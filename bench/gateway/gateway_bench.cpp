@@ -10,6 +10,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
+#include <sstream>
+#include <unistd.h>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,10 +28,14 @@ using Clock = std::chrono::steady_clock;
 using labelloop::v1::LabelingService;
 
 struct Options {
-  std::string labeling, gateway_grpc, gateway_http_host = "127.0.0.1", token;
+  std::string labeling, gateway_grpc, gateway_http_host = "127.0.0.1";
+  // One access token per annotator: client c uses tokens[c % size] (through the gateway
+  // the annotator is the signed-in user, and one user's clients would share leases).
+  std::vector<std::string> tokens;
   int gateway_http_port = 0;
   int64_t project = 0;
   int clients = 64;
+  int labeling_pid = 0, gateway_pid = 0;
   double seconds = 5;
   int runs = 3;
 };
@@ -35,7 +43,30 @@ struct Options {
 struct Result {
   double rps = 0, p50_ms = 0, p99_ms = 0;
   int64_t errors = 0;
+  // CPU time (user + system) each server process spent per completed request: a figure
+  // that holds on a shared, overloaded machine where wall-clock rates do not.
+  double labeling_cpu_us = 0, gateway_cpu_us = 0;
 };
+
+// utime + stime of a process, in microseconds (0 when unknown).
+double CpuMicros(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  return (utime + stime) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 enum class Target { kDirect, kGatewayGrpc, kGatewayHttp };
 enum class Work { kRead, kCycle };
@@ -62,6 +93,7 @@ Result Run(const Options& o, Target target, Work work) {
   for (int i = 0; i < 8; ++i) {
     channels.push_back(NewChannel(target == Target::kDirect ? o.labeling : o.gateway_grpc, i));
   }
+  const double lab_cpu0 = CpuMicros(o.labeling_pid), gw_cpu0 = CpuMicros(o.gateway_pid);
   const auto start = Clock::now();
   for (int c = 0; c < o.clients; ++c) {
     threads.emplace_back([&, c] {
@@ -69,12 +101,13 @@ Result Run(const Options& o, Target target, Work work) {
       auto stub = LabelingService::NewStub(channels[static_cast<size_t>(c) % channels.size()]);
       httplib::Client http(o.gateway_http_host, o.gateway_http_port);
       http.set_keep_alive(true);
-      const httplib::Headers headers = {{"authorization", "Bearer " + o.token}};
+      const std::string& token = o.tokens[static_cast<size_t>(c) % o.tokens.size()];
+      const httplib::Headers headers = {{"authorization", "Bearer " + token}};
       const std::string read_body = "{\"projectId\":\"" + std::to_string(o.project) + "\"}";
       const std::string claim_body =
           "{\"projectId\":\"" + std::to_string(o.project) + "\",\"n\":1}";
       auto ctx_for = [&](grpc::ClientContext* ctx) {
-        if (target != Target::kDirect) ctx->AddMetadata("authorization", "Bearer " + o.token);
+        if (target != Target::kDirect) ctx->AddMetadata("authorization", "Bearer " + token);
         ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       };
       while (!stop.load(std::memory_order_relaxed)) {
@@ -142,6 +175,8 @@ Result Run(const Options& o, Target target, Work work) {
   stop = true;
   for (auto& t : threads) t.join();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  const double lab_cpu = CpuMicros(o.labeling_pid) - lab_cpu0;
+  const double gw_cpu = CpuMicros(o.gateway_pid) - gw_cpu0;
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -151,6 +186,8 @@ Result Run(const Options& o, Target target, Work work) {
   r.rps = static_cast<double>(all.size()) / secs;
   r.p50_ms = all[all.size() / 2];
   r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  r.labeling_cpu_us = lab_cpu / static_cast<double>(all.size());
+  r.gateway_cpu_us = gw_cpu / static_cast<double>(all.size());
   return r;
 }
 
@@ -168,15 +205,26 @@ int main(int argc, char** argv) {
     if (k == "--labeling") o.labeling = v;
     else if (k == "--gateway-grpc") o.gateway_grpc = v;
     else if (k == "--gateway-http-port") o.gateway_http_port = std::stoi(v);
-    else if (k == "--token") o.token = v;
+    else if (k == "--tokens-file") {
+      std::ifstream f(v);
+      for (std::string line; std::getline(f, line);) {
+        if (!line.empty()) o.tokens.push_back(line);
+      }
+    }
     else if (k == "--project") o.project = std::stoll(v);
     else if (k == "--clients") o.clients = std::stoi(v);
     else if (k == "--seconds") o.seconds = std::stod(v);
     else if (k == "--runs") o.runs = std::stoi(v);
+    else if (k == "--labeling-pid") o.labeling_pid = std::stoi(v);
+    else if (k == "--gateway-pid") o.gateway_pid = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
+  }
+  if (o.tokens.empty()) {
+    std::fprintf(stderr, "--tokens-file: no tokens\n");
+    return 2;
   }
   std::printf("workload: %d concurrent clients over loopback, %.1f s per run, %d runs "
               "(interleaved), medians; cores: %u\n",
@@ -190,16 +238,18 @@ int main(int argc, char** argv) {
     }
     std::printf("\n%s\n", w == Work::kRead ? "read: GetProject"
                                            : "cycle: ClaimNext(n=1) + SubmitLabel");
-    std::printf("  %-22s %10s %9s %9s %8s %s\n", "target", "req/s", "p50 ms", "p99 ms",
-                "errors", "  vs direct");
+    std::printf("  %-22s %10s %9s %9s %8s %12s %12s %s\n", "target", "req/s", "p50 ms",
+                "p99 ms", "errors", "lab CPU us", "gw CPU us", "  vs direct");
     double direct_rps = 0, direct_p50 = 0;
     for (Target t : {Target::kDirect, Target::kGatewayGrpc, Target::kGatewayHttp}) {
-      std::vector<double> rps, p50, p99;
+      std::vector<double> rps, p50, p99, lcpu, gcpu;
       int64_t errors = 0;
       for (const auto& r : results[t]) {
         rps.push_back(r.rps);
         p50.push_back(r.p50_ms);
         p99.push_back(r.p99_ms);
+        lcpu.push_back(r.labeling_cpu_us);
+        gcpu.push_back(r.gateway_cpu_us);
         errors += r.errors;
       }
       const double mr = Median(rps), m50 = Median(p50), m99 = Median(p99);
@@ -212,8 +262,8 @@ int main(int argc, char** argv) {
         std::snprintf(rel, sizeof rel, "  throughput %+.1f%%, p50 %+.2f ms",
                       100.0 * (mr - direct_rps) / direct_rps, m50 - direct_p50);
       }
-      std::printf("  %-22s %10.0f %9.2f %9.2f %8lld%s\n", Name(t), mr, m50, m99,
-                  static_cast<long long>(errors), rel);
+      std::printf("  %-22s %10.0f %9.2f %9.2f %8lld %12.0f %12.0f%s\n", Name(t), mr, m50, m99,
+                  static_cast<long long>(errors), Median(lcpu), Median(gcpu), rel);
     }
   }
   return 0;

@@ -33,12 +33,14 @@ LAB_PORT="$(ll_free_port)"; GW_PORT="$(ll_free_port)"; HTTP_PORT="$(ll_free_port
 "$BIN/labelloop-labeling" --grpc-port "$LAB_PORT" --metrics-port 0 --pg-pool-size 16 \
     --ranking-addr "127.0.0.1:$(ll_free_port)" --ranking-retry-ms 600000 \
     >"$TMP/labeling.log" 2>&1 &
+LAB_PID=$!
 PIDS+=($!)
 ll_wait_serving "127.0.0.1:$LAB_PORT" labeling 60 || { cat "$TMP/labeling.log"; exit 1; }
 "$BIN/labelloop-gateway" --grpc-port "$GW_PORT" --http-port "$HTTP_PORT" --metrics-port 0 \
     --labeling-addr "127.0.0.1:$LAB_PORT" --jwt-secret "bench-secret-0123456789abcdefghijkl" \
     --bootstrap-admin-user root --bootstrap-admin-password root-password \
     --rate-limit-user 0 --rate-limit-api-key 0 --pg-pool-size 8 >"$TMP/gateway.log" 2>&1 &
+GW_PID=$!
 PIDS+=($!)
 ll_wait_serving "127.0.0.1:$GW_PORT" gateway 60 || { cat "$TMP/gateway.log"; exit 1; }
 
@@ -61,6 +63,28 @@ for i in range($ROWS):
 FIRST="{\"header\":{\"projectId\":\"$PROJECT\",\"format\":\"UPLOAD_FORMAT_CSV\",\"mapping\":{\"externalIdColumn\":\"id\",\"featureColumns\":[\"x1\",\"x2\"]}}}"
 curl -fsS "$H/v1/LabelingIngestService/Upload" -H "authorization: Bearer $TOKEN" \
     -H "x-labelloop-first-message: $FIRST" --data-binary @"$TMP/items.csv" >/dev/null
+# One annotator per client, members of the project.
+CLIENTS=64
+ARGS=("$@")
+for ((i = 0; i + 1 < ${#ARGS[@]}; i++)); do
+    [[ "${ARGS[i]}" == "--clients" ]] && CLIENTS="${ARGS[i + 1]}"
+done
+python3 - "$H" "$ADMIN" "$TOKEN" "$PROJECT" "$CLIENTS" >"$TMP/tokens" <<'PY'
+import json, sys, urllib.request
+h, admin, manager, project, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+def call(path, body, token=None):
+    req = urllib.request.Request(h + path, data=json.dumps(body).encode(),
+                                 headers={"authorization": "Bearer " + token} if token else {})
+    return json.load(urllib.request.urlopen(req))
+for i in range(n):
+    name = f"annotator{i}"
+    user = call("/v1/GatewayService/CreateUser",
+                {"username": name, "password": name + "-pw", "role": "ROLE_ANNOTATOR"}, admin)
+    call("/v1/GatewayService/AddMember",
+         {"projectId": project, "userId": user["id"], "role": "ROLE_ANNOTATOR"}, manager)
+    print(call("/v1/GatewayService/Login", {"username": name, "password": name + "-pw"})["accessToken"])
+PY
 echo "project $PROJECT with $ROWS items; labeling 127.0.0.1:$LAB_PORT, gateway 127.0.0.1:$GW_PORT (HTTP $HTTP_PORT)"
 "$BIN/gateway_bench" --labeling "127.0.0.1:$LAB_PORT" --gateway-grpc "127.0.0.1:$GW_PORT" \
-    --gateway-http-port "$HTTP_PORT" --token "$TOKEN" --project "$PROJECT" "$@"
+    --gateway-http-port "$HTTP_PORT" --tokens-file "$TMP/tokens" --project "$PROJECT" \
+    --labeling-pid "$LAB_PID" --gateway-pid "$GW_PID" "$@"
