@@ -34,8 +34,29 @@ AuthResult Authenticator::Authenticate(const Credentials& credentials) {
   if (!StartsWith(h, "Bearer ")) {
     return {std::nullopt, "authorization: expected 'Bearer <access token>' or 'ApiKey <key>'"};
   }
-  auto v = signer_.Verify(Trim(h.substr(7)), static_cast<int64_t>(std::time(nullptr)));
+  const std::string token = Trim(h.substr(7));
+  const auto now = static_cast<int64_t>(std::time(nullptr));
+  {
+    std::lock_guard lock(mu_);
+    auto it = tokens_.find(token);
+    if (it != tokens_.end()) {
+      if (now < it->second.expires_at) {
+        Principal p;
+        p.user_id = it->second.user_id;
+        p.username = it->second.username;
+        p.role = it->second.role;
+        return {p, ""};
+      }
+      tokens_.erase(it);
+    }
+  }
+  auto v = signer_.Verify(token, now);
   if (v.error != TokenError::kNone) return {std::nullopt, std::string(TokenErrorText(v.error))};
+  {
+    std::lock_guard lock(mu_);
+    if (tokens_.size() > kMaxCacheEntries) tokens_.clear();
+    tokens_[token] = v.claims;
+  }
   Principal p;
   p.user_id = v.claims.user_id;
   p.username = v.claims.username;

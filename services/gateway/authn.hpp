@@ -61,6 +61,9 @@ class Authenticator {
     Clock::time_point until;
   };
   std::map<std::pair<int64_t, int64_t>, CachedMembership> members_;
+  // Verified access tokens → their claims, until they expire (saves the JSON parse and
+  // HMAC of every call; a token's claims never change).
+  std::unordered_map<std::string, AccessClaims> tokens_;
 };
 
 }  // namespace labelloop::gateway
