@@ -84,6 +84,8 @@ void DeclareSettings(config::Settings& s) {
   s.AddInt("rate-limit-user", 1200, "calls per window per user (0 = unlimited)", 0, 100000000);
   s.AddInt("rate-limit-api-key", 6000, "calls per window per API key (0 = unlimited)", 0,
            100000000);
+  s.AddString("redis-key-prefix", "labelloop:",
+              "prefix of the rate-limit keys in Redis (lets deployments share one Redis)");
   s.AddInt("rate-limit-window-seconds", 60, "rate limit window", 1, 86400);
   s.AddInt("login-attempts", 10, "login attempts per username and client address per window",
            1, 100000);
@@ -174,7 +176,7 @@ int main(int argc, char** argv) {
   if (int code = EnsureBootstrapAdmin(runtime, store, false); code != 0) return code;
 
   TokenSigner signer(secret, "labelloop");
-  RedisWindowCounter counter(runtime.redis_endpoint(), 4);
+  RedisWindowCounter counter(runtime.redis_endpoint(), 4, settings.GetString("redis-key-prefix"));
   RateLimiter limiter(counter, [] { return static_cast<int64_t>(std::time(nullptr)); });
   Authenticator authn(signer, store, settings.GetInt("auth-cache-ms"));
   GateOptions gate_options{

@@ -57,7 +57,18 @@ void Worker::Wake() {
 }
 
 void Worker::CancelIfRunning(int64_t job_id) {
-  if (job_id != 0 && current_job_.load() == job_id) cancel_ = true;
+  if (job_id == 0 || current_job_.load() != job_id) return;
+  // The message is only a wake-up: PostgreSQL says whether this job was really asked to
+  // stop (another deployment or test sharing the Redis may use the same job id).
+  try {
+    if (store_.Renew(job_id, options_.worker_id, options_.lease_seconds) ==
+        storage::Lease::kCancelRequested) {
+      cancel_ = true;
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("job {}: cancel check failed ({}); the heartbeat will see it", job_id,
+                 e.what());
+  }
 }
 
 void Worker::Drain() {

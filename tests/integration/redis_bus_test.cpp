@@ -57,6 +57,9 @@ TEST(RedisBus, SubscriberResubscribesAfterRedisRestarts) {
   redis::Client pub(ep);
   ASSERT_TRUE(testing::WaitFor([&] { return pub.Publish("labelloop.test", "before") == 1; },
                                std::chrono::seconds(5)));
+  // PUBLISH counts a message once it is queued for the subscriber, not once delivered:
+  // see it arrive before killing the server.
+  ASSERT_TRUE(testing::WaitFor([&] { return inbox.Has("before"); }, std::chrono::seconds(5)));
 
   server.Stop();
   ASSERT_TRUE(testing::WaitFor([&] { return !sub.connected(); }, std::chrono::seconds(5)));
@@ -68,7 +71,6 @@ TEST(RedisBus, SubscriberResubscribesAfterRedisRestarts) {
   ASSERT_TRUE(testing::WaitFor([&] { return pub.Publish("labelloop.test", "after") == 1; },
                                std::chrono::seconds(10)));
   ASSERT_TRUE(testing::WaitFor([&] { return inbox.Has("after"); }, std::chrono::seconds(5)));
-  EXPECT_TRUE(inbox.Has("before"));
   EXPECT_GE(sub.reconnects(), 1);
 }
 

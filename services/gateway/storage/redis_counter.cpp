@@ -12,7 +12,9 @@ constexpr const char* kIncrScript =
 
 }  // namespace
 
-RedisWindowCounter::RedisWindowCounter(const redis::Endpoint& endpoint, int connections) {
+RedisWindowCounter::RedisWindowCounter(const redis::Endpoint& endpoint, int connections,
+                                       std::string key_prefix)
+    : key_prefix_(std::move(key_prefix)) {
   for (int i = 0; i < std::max(1, connections); ++i) {
     clients_.push_back(std::make_unique<redis::Client>(endpoint));
   }
@@ -20,7 +22,8 @@ RedisWindowCounter::RedisWindowCounter(const redis::Endpoint& endpoint, int conn
 
 std::optional<int64_t> RedisWindowCounter::Increment(const std::string& key, int64_t ttl_seconds) {
   auto& client = *clients_[next_.fetch_add(1) % clients_.size()];
-  auto r = client.Command({"EVAL", kIncrScript, "1", key, std::to_string(ttl_seconds)});
+  auto r =
+      client.Command({"EVAL", kIncrScript, "1", key_prefix_ + key, std::to_string(ttl_seconds)});
   if (!r.ok || r.is_nil) {
     // Logged once per 100 failures: Redis down would otherwise flood the log.
     if (failures_.fetch_add(1) % 100 == 0) {

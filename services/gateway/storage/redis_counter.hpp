@@ -13,13 +13,16 @@ namespace labelloop::gateway {
 
 class RedisWindowCounter final : public WindowCounter {
  public:
-  RedisWindowCounter(const redis::Endpoint& endpoint, int connections);
+  // Keys are `key_prefix` + the limiter's key, so deployments (or test stacks) can share
+  // one Redis without sharing counters.
+  RedisWindowCounter(const redis::Endpoint& endpoint, int connections, std::string key_prefix);
   std::optional<int64_t> Increment(const std::string& key, int64_t ttl_seconds) override;
 
  private:
   std::vector<std::unique_ptr<redis::Client>> clients_;
   std::atomic<size_t> next_{0};
   std::atomic<int64_t> failures_{0};
+  std::string key_prefix_;
 };
 
 }  // namespace labelloop::gateway

@@ -61,7 +61,9 @@ Stack::Stack(StackOptions options) {
                                    "--dl-manager-addr", addr("dl_manager"),
                                    "--internal-deadline-ms", "3000",
                                    "--auth-cache-ms", "0",
-                                   "--cors-origins", "https://ui.example"};
+                                   "--cors-origins", "https://ui.example",
+                                   // Stacks share the test Redis: keep their limits apart.
+                                   "--redis-key-prefix", "test:" + db_->name() + ":"};
   args.insert(args.end(), options.gateway_args.begin(), options.gateway_args.end());
   gateway_ = std::make_unique<testing::ServiceUnderTest>("labelloop-gateway", db_->url(), redis_,
                                                          args);
