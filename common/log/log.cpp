@@ -3,6 +3,8 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include "common/json/json_text.hpp"
+
 namespace labelloop::log {
 namespace {
 
@@ -55,33 +57,7 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
 std::string JsonEscape(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 8);
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
+  json::AppendJsonEscaped(&out, text);
   return out;
 }
 
@@ -93,10 +69,10 @@ void Setup(const std::string& service, const std::string& level, Format format,
   if (format == Format::kJson) {
     formatter->add_flag<JsonRequestIdFlag>('*').add_flag<JsonMessageFlag>('J').set_pattern(
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + JsonEscape(service) +
-            R"("%*,"thread":%t,"msg":"%J"})");
+        R"("%*,"thread":%t,"msg":"%J"})");
   } else {
-    formatter->add_flag<PlainRequestIdFlag>('*').set_pattern(
-        "%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ [" + service + "]%* %v");
+    formatter->add_flag<PlainRequestIdFlag>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ [" +
+                                                             service + "]%* %v");
   }
   logger->set_formatter(std::move(formatter));
   logger->set_level(spdlog::level::from_str(level));

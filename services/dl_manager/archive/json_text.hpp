@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json/json_text.hpp"
+
 namespace labelloop::dl_manager {
 
 // Appends v as a JSON number (shortest form that reads back to the same float);
@@ -14,7 +16,7 @@ namespace labelloop::dl_manager {
 void AppendFloat(std::string* out, float v);
 
 // Appends s as a quoted JSON string with the required escapes.
-void AppendJsonString(std::string* out, std::string_view s);
+using json::AppendJsonString;
 
 // Parses a PostgreSQL real[] in text form ("{1.5,-2,NaN}") into *out (cleared first).
 // NULL elements become NaN. Returns false when the text is not a flat numeric array.

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/json/json_text.hpp"
+
 namespace labelloop::labeling::ingest {
 
 // A finite float from text (surrounding spaces allowed). False for anything else,
@@ -22,6 +24,6 @@ bool ParseTimestamp(std::string_view text, int64_t* micros, std::string* error);
 bool IsValidUtf8(std::string_view text);
 
 // Appends text as a JSON string literal (with quotes).
-void AppendJsonString(std::string* out, std::string_view text);
+using json::AppendJsonString;
 
 }  // namespace labelloop::labeling::ingest
