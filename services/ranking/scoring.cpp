@@ -8,6 +8,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 // The kernels are compiled for AVX2 and for the baseline; the loader picks one at start
 // (GCC function multi-versioning), so the binary still runs on any x86-64.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -325,6 +329,94 @@ LL_KERNEL void MultiRows(const float* __restrict p, size_t rows, int k, float* _
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LL_WIDE_ROW_KERNELS 1
+// Hand-written AVX2 kernels for single-label rows of 8 to 16 classes (the common case
+// of a real classifier). A row is two overlapping 8-float loads (its first 8 and its last
+// 8 values), so there is no scalar transpose; eight rows are then reduced lane-wise at
+// once with shuffles. Chosen at run time, so the binary still runs without AVX2.
+namespace wide {
+
+#define LL_AVX2 gnu::always_inline, gnu::target("avx2,fma")
+
+// lane r of the result = op over the 8 lanes of v[r].
+template <class Op>
+[[LL_AVX2]] inline __m256 Reduce8(const __m256 (&v)[8], Op op) {
+  const __m256 t0 = op(_mm256_unpacklo_ps(v[0], v[1]), _mm256_unpackhi_ps(v[0], v[1]));
+  const __m256 t1 = op(_mm256_unpacklo_ps(v[2], v[3]), _mm256_unpackhi_ps(v[2], v[3]));
+  const __m256 t2 = op(_mm256_unpacklo_ps(v[4], v[5]), _mm256_unpackhi_ps(v[4], v[5]));
+  const __m256 t3 = op(_mm256_unpacklo_ps(v[6], v[7]), _mm256_unpackhi_ps(v[6], v[7]));
+  const __m256 u0 = op(_mm256_shuffle_ps(t0, t1, 0x44), _mm256_shuffle_ps(t0, t1, 0xEE));
+  const __m256 u1 = op(_mm256_shuffle_ps(t2, t3, 0x44), _mm256_shuffle_ps(t2, t3, 0xEE));
+  return op(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+[[LL_AVX2]] inline __m256 MaxPs(__m256 a, __m256 b) { return _mm256_max_ps(a, b); }
+[[LL_AVX2]] inline __m256 AddPs(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+
+// Lanes of a row's second load that repeat values of its first (zeroed for a sum).
+[[LL_AVX2]] inline __m256 TailMask(int k) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_castsi256_ps(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(15 - k)));
+}
+
+[[gnu::target("avx2,fma")]] void LeastConfidence(const float* __restrict p, size_t rows, int k,
+                                                 float* __restrict out) {
+  size_t i = 0;
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (; i + 8 <= rows; i += 8) {
+    __m256 m[8];
+    for (int r = 0; r < 8; ++r) {
+      const float* row = p + (i + r) * static_cast<size_t>(k);
+      m[r] = _mm256_max_ps(_mm256_loadu_ps(row), _mm256_loadu_ps(row + k - 8));
+    }
+    _mm256_storeu_ps(out + i, _mm256_sub_ps(one, Reduce8(m, MaxPs)));
+  }
+  LcRowsDyn(p + i * static_cast<size_t>(k), rows - i, k, out + i);
+}
+
+[[gnu::target("avx2,fma")]] void Entropy(const float* __restrict p, size_t rows, int k,
+                                         float* __restrict out) {
+  // p ln p of a block of rows, flat (every value once), then per-row sums from L1.
+  alignas(32) float buf[kBlock * 16 + 8];
+  const __m256 tail = TailMask(k);
+  for (size_t start = 0; start < rows; start += kBlock) {
+    const size_t n = std::min(kBlock, rows - start);
+    const size_t m = n * static_cast<size_t>(k);
+    const float* src = p + start * static_cast<size_t>(k);
+    size_t x = 0;
+    for (; x + 8 <= m; x += 8)
+      _mm256_store_ps(buf + x,
+                      std::bit_cast<__m256>(PLogP8(std::bit_cast<F8>(_mm256_loadu_ps(src + x)))));
+    for (; x < m; ++x) buf[x] = PLogP(src[x]);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 s[8];
+      for (int r = 0; r < 8; ++r) {
+        const float* row = buf + (i + r) * static_cast<size_t>(k);
+        s[r] =
+            _mm256_add_ps(_mm256_loadu_ps(row), _mm256_and_ps(_mm256_loadu_ps(row + k - 8), tail));
+      }
+      _mm256_storeu_ps(out + start + i, _mm256_sub_ps(_mm256_setzero_ps(), Reduce8(s, AddPs)));
+    }
+    for (; i < n; ++i) {
+      float acc = 0.0f;
+      for (int j = 0; j < k; ++j) acc += buf[i * static_cast<size_t>(k) + j];
+      out[start + i] = 0.0f - acc;
+    }
+  }
+}
+
+#undef LL_AVX2
+
+bool Usable(int k) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return avx2 && k >= 8 && k <= 16;
+}
+
+}  // namespace wide
+#endif
+
 }  // namespace
 
 float FastLog(float x) { return LogInline(x); }
@@ -402,9 +494,19 @@ uint64_t RandomSeed(uint64_t base, int64_t project_id, int64_t model_id) {
                                       SplitMix64(static_cast<uint64_t>(model_id))));
 }
 
-void ScoreLeastConfidence(const float* p, size_t rows, int k, float* out) { Lc(p, rows, k, out); }
+void ScoreLeastConfidence(const float* p, size_t rows, int k, float* out) {
+#ifdef LL_WIDE_ROW_KERNELS
+  if (wide::Usable(k)) return wide::LeastConfidence(p, rows, k, out);
+#endif
+  Lc(p, rows, k, out);
+}
 void ScoreMargin(const float* p, size_t rows, int k, float* out) { Margin(p, rows, k, out); }
-void ScoreEntropy(const float* p, size_t rows, int k, float* out) { Entropy(p, rows, k, out); }
+void ScoreEntropy(const float* p, size_t rows, int k, float* out) {
+#ifdef LL_WIDE_ROW_KERNELS
+  if (wide::Usable(k)) return wide::Entropy(p, rows, k, out);
+#endif
+  Entropy(p, rows, k, out);
+}
 
 void ScoreMultiLabel(Strategy s, Aggregate agg, const float* p, size_t rows, int k, float* out) {
   const bool max = agg == Aggregate::kMax;

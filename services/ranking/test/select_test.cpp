@@ -35,6 +35,37 @@ TEST(Select, TopRowsEqualsSortedPrefixAndHonoursKeep) {
   EXPECT_EQ(even, want);
 }
 
+// Large inputs take the sampled first bar; it must never change the answer: ties at the
+// bar, a sample that overestimates it (the best rows are all in one place), and a keep
+// that rejects most of the rows that pass it (the scan is then redone without a bar).
+TEST(Select, TopRowsOnLargeInputsEqualsSortedPrefix) {
+  std::mt19937 gen(11);
+  std::uniform_int_distribution<int> coarse(0, 50);  // heavy ties
+  std::uniform_real_distribution<float> fine(0.0f, 1.0f);
+  const size_t n = 300000;
+  std::vector<std::vector<float>> inputs(3, std::vector<float>(n));
+  for (size_t i = 0; i < n; ++i) {
+    inputs[0][i] = static_cast<float>(coarse(gen)) / 50.0f;
+    inputs[1][i] = fine(gen);
+    // Low everywhere except a block the strided sample never lands in more than once.
+    inputs[2][i] = (i % 1000 == 999) ? 0.9f : fine(gen) * 0.5f;
+  }
+  for (const auto& s : inputs) {
+    const auto all = SortRows(s);
+    for (size_t k : {1u, 100u, 1000u, 5000u}) {
+      auto top = TopRows(s, k);
+      ASSERT_EQ(top.size(), k);
+      EXPECT_TRUE(std::equal(top.begin(), top.end(), all.begin())) << k;
+    }
+    auto rare = TopRows(s, 500, [](uint32_t r) { return r % 97 == 0; });
+    std::vector<uint32_t> want;
+    for (uint32_t r : all) {
+      if (r % 97 == 0 && want.size() < 500) want.push_back(r);
+    }
+    EXPECT_EQ(rare, want);
+  }
+}
+
 TEST(Select, TopKBreaksTiesBySmallerItemId) {
   const std::vector<int64_t> ids = {50, 10, 30, 20, 40};
   const std::vector<float> scores = {0.8f, 0.8f, 0.9f, 0.8f, 0.1f};
