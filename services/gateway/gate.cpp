@@ -1,10 +1,8 @@
 #include "services/gateway/gate.hpp"
 
-#include <spdlog/spdlog.h>
-
-#include <future>
-
 #include <google/protobuf/generated_message_reflection.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <spdlog/spdlog.h>
 
 #include "labelloop/v1/dl_manager.pb.h"
 #include "labelloop/v1/labeling.pb.h"
@@ -169,8 +167,8 @@ grpc::Status Gate::Authenticate(const Credentials& credentials, Principal* princ
   return grpc::Status::OK;
 }
 
-grpc::Status Gate::Admit(const Route& route, const Credentials& credentials,
-                         std::string* request, Admission* admission, int64_t* retry_after) {
+grpc::Status Gate::Admit(const Route& route, const Credentials& credentials, std::string* request,
+                         Admission* admission, int64_t* retry_after) {
   auto status = Authenticate(credentials, &admission->principal, retry_after);
   if (!status.ok()) return status;
   auto msg = NewMessage(route.method->input_type());
@@ -209,9 +207,8 @@ grpc::Status Gate::Admit(const Route& route, const Credentials& credentials,
     if (decision.code == DecisionCode::kNotFound && !route.policy.id_field.empty()) {
       auto msg = NewMessage(route.method->input_type());
       (void)msg->ParseFromString(*request);
-      auto own = route.policy.project_field.empty()
-                     ? std::nullopt
-                     : GetInt(*msg, route.policy.project_field);
+      auto own = route.policy.project_field.empty() ? std::nullopt
+                                                    : GetInt(*msg, route.policy.project_field);
       if (!own || *own <= 0) {
         auto id = GetInt(*msg, route.policy.id_field).value_or(0);
         return {grpc::StatusCode::NOT_FOUND,
@@ -252,12 +249,12 @@ grpc::Status Gate::ResolveProject(const Route& route, const pb::Message& request
   auto lookup = NewMessage(lm->input_type());
   SetInt(lookup.get(), p.id_field, *id);
   std::string answer;
-  auto status = CallUnary(*route.backend, p.lookup_method, lookup->SerializeAsString(), &answer,
-                          &admission);
+  auto status =
+      CallUnary(*route.backend, p.lookup_method, lookup->SerializeAsString(), &answer, &admission);
   if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
       status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-    return {grpc::StatusCode::NOT_FOUND, ObjectName(p.id_field) + " " + std::to_string(*id) +
-                                             " not found"};
+    return {grpc::StatusCode::NOT_FOUND,
+            ObjectName(p.id_field) + " " + std::to_string(*id) + " not found"};
   }
   if (!status.ok()) return status;
   auto out = NewMessage(lm->output_type());
@@ -266,8 +263,8 @@ grpc::Status Gate::ResolveProject(const Route& route, const pb::Message& request
   }
   auto pid = GetInt(*out, "project_id");
   if (!pid || *pid <= 0) {
-    return {grpc::StatusCode::NOT_FOUND, ObjectName(p.id_field) + " " + std::to_string(*id) +
-                                             " not found"};
+    return {grpc::StatusCode::NOT_FOUND,
+            ObjectName(p.id_field) + " " + std::to_string(*id) + " not found"};
   }
   Learn(p.id_field, *id, *pid);
   *project_id = *pid;
@@ -345,8 +342,7 @@ grpc::Status Gate::MapBackendStatus(const Backend& backend, const grpc::Status& 
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       return {grpc::StatusCode::UNAVAILABLE, backend.name + " service unavailable at " +
-                                                 backend.address + ": " +
-                                                 status.error_message()};
+                                                 backend.address + ": " + status.error_message()};
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return {grpc::StatusCode::DEADLINE_EXCEEDED,
               backend.name + " service at " + backend.address + " did not answer in time"};
@@ -359,9 +355,9 @@ void Gate::PrepareContext(grpc::ClientContext* context, const Route& route,
                           const Admission& admission,
                           std::chrono::system_clock::time_point caller_deadline) const {
   const bool streaming = route.client_streaming || route.server_streaming;
-  auto deadline = std::chrono::system_clock::now() +
-                  std::chrono::milliseconds(streaming ? options_.stream_deadline_ms
-                                                      : options_.deadline_ms);
+  auto deadline =
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(streaming ? options_.stream_deadline_ms : options_.deadline_ms);
   context->set_deadline(std::min(deadline, caller_deadline));
   context->AddMetadata("x-request-id", admission.request_id);
   context->AddMetadata("x-labelloop-user", admission.principal.username);
@@ -377,12 +373,14 @@ grpc::Status Gate::CallUnary(Backend& backend, const std::string& method,
     ctx.AddMetadata("x-request-id", admission->request_id);
     ctx.AddMetadata("x-labelloop-user", admission->principal.username);
   }
+  // A blocking call on this thread's own completion queue: no hand-off to a gRPC thread
+  // and back (the callers, HTTP workers and the project lookup, wait for the answer anyway).
   grpc::ByteBuffer req = ToBuffer(request);
   grpc::ByteBuffer resp;
-  std::promise<grpc::Status> done;
-  backend.stub->UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp,
-                          [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  grpc::Status status = done.get_future().get();
+  grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+      backend.channel.get(),
+      grpc::internal::RpcMethod(method.c_str(), grpc::internal::RpcMethod::NORMAL_RPC), &ctx, req,
+      &resp);
   if (!status.ok()) return MapBackendStatus(backend, status);
   *response = ToString(resp);
   return grpc::Status::OK;

@@ -1,15 +1,14 @@
 #include "services/gateway/http_api.hpp"
 
-// The pool serves every keep-alive connection with one thread each while it is open:
-// size it for the expected concurrent clients (setting http-threads overrides it).
-#define CPPHTTPLIB_THREAD_POOL_COUNT 128
 #include <google/protobuf/util/json_util.h>
-#include <httplib.h>
-#include <spdlog/spdlog.h>
-
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/sync_stream.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "common/grpc_server/request_context.hpp"
@@ -161,8 +160,8 @@ struct HttpApi::Impl {
       if (it != ctx.GetServerTrailingMetadata().end()) {
         retry_after = std::atoll(std::string(it->second.data(), it->second.size()).c_str());
       }
-      Error(res, s.ok() ? grpc::Status(grpc::StatusCode::INTERNAL, "empty answer") : s,
-            request_id, retry_after);
+      Error(res, s.ok() ? grpc::Status(grpc::StatusCode::INTERNAL, "empty answer") : s, request_id,
+            retry_after);
       return;
     }
     auto out = NewMessage(m->output_type());
@@ -212,8 +211,8 @@ struct HttpApi::Impl {
         [watcher, first = true](size_t, httplib::DataSink& sink) mutable {
           if (first) {
             first = false;
-            const std::string hello = ": watching project " +
-                                      std::to_string(watcher->project_id()) + "\n\n";
+            const std::string hello =
+                ": watching project " + std::to_string(watcher->project_id()) + "\n\n";
             return sink.write(hello.data(), hello.size());
           }
           ProjectEventData ev;
@@ -381,8 +380,9 @@ struct HttpApi::Impl {
       }
     }
     if (!ndjson && bytes_field == nullptr) {
-      Error(res, {grpc::StatusCode::INVALID_ARGUMENT,
-                  "send the messages as application/x-ndjson (one JSON message per line)"},
+      Error(res,
+            {grpc::StatusCode::INVALID_ARGUMENT,
+             "send the messages as application/x-ndjson (one JSON message per line)"},
             request_id);
       return;
     }
@@ -471,8 +471,9 @@ struct HttpApi::Impl {
     grpc::Status s = stream->Finish();
     if (!status.ok()) s = status;
     if (!s.ok() || !got) {
-      Error(res, s.ok() ? grpc::Status(grpc::StatusCode::INTERNAL, "empty answer")
-                        : gate.MapBackendStatus(*route.backend, s),
+      Error(res,
+            s.ok() ? grpc::Status(grpc::StatusCode::INTERNAL, "empty answer")
+                   : gate.MapBackendStatus(*route.backend, s),
             request_id);
       return;
     }
@@ -507,9 +508,9 @@ struct HttpApi::Impl {
         return SelfUnary(req, res, method, body, request_id);
       }
       if (route == nullptr) {
-        return Error(res, {grpc::StatusCode::NOT_FOUND,
-                           "no such method: " + service + "/" + method +
-                               " (not part of the public API)"},
+        return Error(res,
+                     {grpc::StatusCode::NOT_FOUND, "no such method: " + service + "/" + method +
+                                                       " (not part of the public API)"},
                      request_id);
       }
       if (route->server_streaming) return ServerStream(req, res, *route, body, request_id);
@@ -544,11 +545,18 @@ bool HttpApi::Start() {
   srv.set_read_timeout(60);
   srv.set_write_timeout(60);
   srv.set_payload_max_length(std::numeric_limits<size_t>::max());
-  const std::string pattern = R"(/v1/([A-Za-z]+)/([A-Za-z]+))";
-  srv.Post(pattern, [impl](const httplib::Request& req, httplib::Response& res,
-                           const httplib::ContentReader& reader) {
-    impl->Handle(req, res, &reader);
+  // Responses go out as a header write then a body write: without TCP_NODELAY the body
+  // waits on the client's delayed ACK. Accepted sockets inherit it from the listener.
+  srv.set_tcp_nodelay(true);
+  int listen_fd = -1;
+  srv.set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = sock;
   });
+  const std::string pattern = R"(/v1/([A-Za-z]+)/([A-Za-z]+))";
+  srv.Post(pattern,
+           [impl](const httplib::Request& req, httplib::Response& res,
+                  const httplib::ContentReader& reader) { impl->Handle(req, res, &reader); });
   srv.Get(pattern, [impl](const httplib::Request& req, httplib::Response& res) {
     impl->Handle(req, res, nullptr);
   });
@@ -578,6 +586,13 @@ bool HttpApi::Start() {
   } else {
     if (!srv.bind_to_port(impl->options.host, impl->options.port)) return false;
     port_ = impl->options.port;
+  }
+  // Debian's cpp-httplib is a shared library built with a listen backlog of 5: 64 clients
+  // connecting at once overflow it, and each dropped handshake is retried by the kernel
+  // only after 1 s (the whole p99 of the benchmark). Linux lets a listening socket raise
+  // its backlog by calling listen() again.
+  if (listen_fd >= 0 && ::listen(listen_fd, SOMAXCONN) != 0) {
+    spdlog::warn("HTTP listen backlog stays at cpp-httplib's 5: {}", std::strerror(errno));
   }
   thread_ = std::thread([&srv] { srv.listen_after_bind(); });
   return true;
