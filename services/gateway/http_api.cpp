@@ -15,6 +15,7 @@
 #include "common/log/log.hpp"
 #include "labelloop/v1/gateway.pb.h"
 #include "services/gateway/http_status.hpp"
+#include "services/gateway/json_print.hpp"
 #include "services/gateway/proto_util.hpp"
 
 namespace labelloop::gateway {
@@ -33,13 +34,7 @@ std::unique_ptr<ByteStream> OpenStream(grpc::Channel* channel, const std::string
           ctx));
 }
 
-std::string ToJson(const pb::Message& m) {
-  pb::util::JsonPrintOptions opts;
-  opts.always_print_primitive_fields = true;
-  std::string out;
-  (void)pb::util::MessageToJsonString(m, &out, opts);
-  return out;
-}
+std::string ToJson(const pb::Message& m) { return MessageToJson(m); }
 
 // JSON text → message; an error message naming the problem on failure.
 std::string FromJson(const std::string& json, pb::Message* m) {
