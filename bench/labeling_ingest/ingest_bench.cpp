@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
             << csv_bytes / (1 << 20) << " MiB), " << runs << " runs, "
             << std::thread::hardware_concurrency() << " cores\n"
             << "ingest: gRPC Upload (client streaming, 1 MiB messages, loopback) -> parse, "
-               "validate, binary COPY to staging, INSERT ... ON CONFLICT into labeling.items\n"
+               "validate, binary COPY into labeling.items (a fresh project: the direct path)\n"
             << "baseline: psql \\copy (FORMAT csv) into a plain table, one column per field\n";
   std::vector<double> psql_s, ingest_s, indexed_s;
   for (int run = 0; run < runs; ++run) {

@@ -30,6 +30,20 @@ constexpr const char* kCreateStage =
     "labels text[]) ON COMMIT DROP";
 constexpr int16_t kStageColumns = 9;
 
+// Straight into items (an upload without labels into a project without items): the
+// columns an ingested row sets, in the order AcceptRow writes them.
+constexpr const char* kDirectTarget =
+    "labeling.items (project_id, external_id, sample_ts, text_payload, row_payload, image, "
+    "image_format, features)";
+constexpr int16_t kDirectColumns = 8;
+// Where a direct COPY that met an existing external id is loaded again: the same columns,
+// so that its spooled data fits as it is; kInsertPlain reads either staging table.
+constexpr const char* kCreateDirectStage =
+    "CREATE TEMP TABLE ingest_stage (project_id int8, external_id text, sample_ts timestamptz, "
+    "text_payload text, row_payload jsonb, image bytea, image_format text, features real[]) "
+    "ON COMMIT DROP";
+constexpr const char* kUniqueViolation = "23505";
+
 constexpr const char* kInsertPlain =
     "INSERT INTO labeling.items (project_id, external_id, sample_ts, text_payload, row_payload, "
     "image, image_format, features) "
@@ -165,10 +179,13 @@ class Session final : public UploadSession {
     if (dim_ > 0) {
       if (auto st = CheckDim(dim_); !st.ok()) return st;
     }
-    tx_->exec(kCreateStage);
     if (zip) {
+      tx_->exec(kCreateStage);
       spool_ = std::make_unique<Spool>(options_.spool_dir);
+    } else if (m.label.empty() && ProjectHasNoItems()) {
+      StartDirectCopy();
     } else {
+      tx_->exec(kCreateStage);
       StartCopy();
     }
     if (spec_.format == Format::kCsv) {
@@ -237,9 +254,8 @@ class Session final : public UploadSession {
         if (auto st = ReadZip(); !st.ok()) return st;
         break;
     }
-    copy_->End();
-    copy_.reset();
     const auto copied_at = std::chrono::steady_clock::now();
+    // (Returning an error abandons the COPY; the transaction is rolled back.)
     if (spec_.mode == Mode::kAllOrNothing && result_.rows_rejected > 0) {
       std::string msg =
           "upload rejected, nothing stored: " + std::to_string(result_.rows_rejected) + " of " +
@@ -278,6 +294,51 @@ class Session final : public UploadSession {
   void StartCopy() {
     copy_ = std::make_unique<CopyStream>(*tx_, "pg_temp.ingest_stage",
                                          static_cast<size_t>(options_.copy_buffer_bytes));
+  }
+
+  bool ProjectHasNoItems() {
+    return tx_
+        ->exec_params("SELECT NOT EXISTS (SELECT 1 FROM labeling.items WHERE project_id = $1)",
+                      project_.id)[0][0]
+        .as<bool>();
+  }
+
+  // Rows go straight into labeling.items: no staging table to write and read back, no
+  // INSERT ... SELECT, and the heap takes them in batches. Only an external id that is
+  // already there (a duplicate in the file, or a concurrent upload) can make it fail;
+  // the data sent is spooled to a file for that case (FinishCopy).
+  void StartDirectCopy() {
+    direct_ = true;
+    copy_spool_ = std::make_unique<Spool>(options_.spool_dir);
+    tx_->exec("SAVEPOINT ingest_direct");
+    copy_ = std::make_unique<CopyStream>(
+        *tx_, kDirectTarget, static_cast<size_t>(options_.copy_buffer_bytes), copy_spool_->fd());
+  }
+
+  // Ends the COPY. A direct COPY that met an existing external id is undone and its
+  // spooled data loaded into a staging table instead, for INSERT ... ON CONFLICT.
+  void FinishCopy() {
+    if (!direct_) {
+      copy_->End();
+      copy_.reset();
+      return;
+    }
+    try {
+      direct_rows_ = copy_->End();
+      copy_.reset();
+      tx_->exec("RELEASE SAVEPOINT ingest_direct");
+    } catch (const CopyError& e) {
+      copy_.reset();
+      if (e.sqlstate() != kUniqueViolation) throw;
+      tx_->exec("ROLLBACK TO SAVEPOINT ingest_direct");
+      spdlog::debug("upload into project {}: an external id is already there, staging instead",
+                    spec_.project_id);
+      direct_ = false;
+      staged_after_conflict_ = true;
+      tx_->exec(kCreateDirectStage);
+      CopyStream::Replay(*tx_, "pg_temp.ingest_stage", copy_spool_->fd());
+    }
+    copy_spool_.reset();
   }
 
   Status FatalFromReader(const std::string& error) {
@@ -338,8 +399,13 @@ class Session final : public UploadSession {
     if (spec_.mode == Mode::kAllOrNothing && result_.rows_rejected > 0) return "";
 
     CopyEncoder& enc = copy_->encoder();
-    enc.BeginTuple(kStageColumns);
-    enc.Int64(row.line > 0 ? row.line : ++entry_seq_);
+    if (direct_) {
+      enc.BeginTuple(kDirectColumns);
+      enc.Int64(project_.id);
+    } else {
+      enc.BeginTuple(kStageColumns);
+      enc.Int64(row.line > 0 ? row.line : ++entry_seq_);
+    }
     enc.Text(row.external_id);
     if (row.sample_ts)
       enc.TimestampMicros(*row.sample_ts);
@@ -361,10 +427,12 @@ class Session final : public UploadSession {
       enc.Null();
     }
     enc.FloatArray(*features);
-    if (!row.labels.empty())
-      enc.TextArray(row.labels);
-    else
-      enc.Null();
+    if (!direct_) {  // (direct: no label column is mapped)
+      if (!row.labels.empty())
+        enc.TextArray(row.labels);
+      else
+        enc.Null();
+    }
     copy_->MaybeFlush();
     return "";
   }
@@ -818,6 +886,7 @@ class Session final : public UploadSession {
 
   // ---- the final move from the staging table into labeling.items ----
   Status Commit() {
+    FinishCopy();
     result_.feature_dim = project_.feature_dim.value_or(dim_);
     if (result_.rows_accepted == 0) {
       tx_->commit();
@@ -848,6 +917,11 @@ class Session final : public UploadSession {
       if (const auto labeled = r[0][3].as<int64_t>(); labeled > 0) {
         tx_->exec_params(kBumpLabeledCount, project_.id, labeled);
       }
+    } else if (direct_) {
+      result_.items_inserted = direct_rows_;
+    } else if (staged_after_conflict_) {
+      result_.items_inserted =
+          static_cast<int64_t>(tx_->exec_params(kInsertPlain, project_.id).affected_rows());
     } else {
       result_.items_inserted = InsertPlain();
     }
@@ -892,6 +966,10 @@ class Session final : public UploadSession {
   pg::Pool::Lease lease_;
   std::unique_ptr<pqxx::work> tx_;
   std::unique_ptr<CopyStream> copy_;
+  bool direct_ = false;                 // copy_ goes into labeling.items
+  std::unique_ptr<Spool> copy_spool_;   // what a direct COPY sent
+  int64_t direct_rows_ = 0;             // rows a finished direct COPY stored
+  bool staged_after_conflict_ = false;  // the direct COPY fell back to staging
   ProjectInfo project_;
   ImageFeatureSpec image_spec_;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();

@@ -1,8 +1,13 @@
 // Ingestion of items into a labeling project, without gRPC: a streamed upload (CSV,
 // JSON Lines, zip of images) parsed chunk by chunk, validated, feature-extracted and
-// bulk-loaded with binary COPY into a temporary staging table, then moved into
-// labeling.items with INSERT ... ON CONFLICT DO NOTHING (idempotent by external id) in
-// one transaction; and the single-item push.
+// bulk-loaded with binary COPY, in one transaction; and the single-item push.
+//
+// Where the rows go: an upload without a label column into a project that has no items
+// yet is COPYed straight into labeling.items (in a savepoint; the data sent is spooled to
+// a temporary file). Everything else, and a direct COPY that meets an external id already
+// stored (a duplicate in the file, a concurrent upload), goes into a temporary staging
+// table and then into labeling.items with INSERT ... ON CONFLICT DO NOTHING (idempotent by
+// external id, the first row of a duplicated id wins).
 //
 //   Ingestor ingestor(pool, options);
 //   std::unique_ptr<UploadSession> s;

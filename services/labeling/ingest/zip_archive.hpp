@@ -38,6 +38,8 @@ class Spool {
   void Write(std::string_view bytes);  // throws std::runtime_error (disk full, ...)
   // Hands the file descriptor over (to ZipArchive), rewound.
   int Release();
+  // The file descriptor, still owned by the spool.
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;

@@ -111,10 +111,13 @@ Outcome<std::vector<ItemRecord>> QueryStore::ListItems(const ItemFilter& f, int6
     const std::string to = OptionalMicros(f.to_us);
     const char* time_column = f.sample_time ? "i.sample_ts" : "i.created_at";
     // Unnamed statements are planned with the actual values, so the unused filters
-    // fold away and the (project_id, status, id) index or the primary key serves the
-    // keyset order.
+    // fold away and an index serves the keyset order: items_labeled_idx for labeled
+    // items, items_claim_idx for unlabeled ones (its key is id + 0, hence the order on
+    // that expression, same order), the primary key otherwise.
+    const char* key = f.status == "unlabeled" ? "(i.id + 0)" : "i.id";
     std::string sql = std::string("SELECT ") + kItemColumns +
-                      " FROM labeling.items i WHERE i.project_id = $1 AND i.id > $2 "
+                      " FROM labeling.items i WHERE i.project_id = $1 AND " + key +
+                      " > $2 "
                       "AND ($3::text IS NULL OR i.status = $3) "
                       "AND ($4::text IS NULL OR i.consensus @> ARRAY[$4::text]) "
                       "AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM labeling.labels l "
@@ -123,9 +126,8 @@ Outcome<std::vector<ItemRecord>> QueryStore::ListItems(const ItemFilter& f, int6
                       time_column +
                       " >= to_timestamp($6::bigint / 1000000.0)) "
                       "AND ($7::bigint IS NULL OR " +
-                      time_column +
-                      " < to_timestamp($7::bigint / 1000000.0)) "
-                      "ORDER BY i.id LIMIT $8";
+                      time_column + " < to_timestamp($7::bigint / 1000000.0)) ORDER BY " + key +
+                      " LIMIT $8";
     auto r = tx.exec_params(sql, f.project_id, after_id, f.status.empty() ? null : f.status.c_str(),
                             f.class_name.empty() ? null : f.class_name.c_str(),
                             f.annotator.empty() ? null : f.annotator.c_str(),

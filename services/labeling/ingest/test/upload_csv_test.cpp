@@ -74,6 +74,55 @@ TEST_F(IngestTest, CsvDuplicateIdsInOneFileKeepTheFirst) {
   EXPECT_EQ(Scalar("SELECT features::text FROM labeling.items WHERE external_id = 'a'"), "{1,1,1}");
 }
 
+// Into a project without items the rows are COPYed straight into labeling.items; an
+// external id committed meanwhile by another upload makes that COPY fail, and the upload
+// then goes through staging and ON CONFLICT: the item stored first stays as it is.
+TEST_F(IngestTest, CsvUploadMeetingAnItemStoredMeanwhileKeepsIt) {
+  const int64_t p = CreateProject("tabular");
+  std::unique_ptr<UploadSession> slow;
+  ASSERT_TRUE(ingestor().BeginUpload(Spec(p, Format::kCsv, TabularMapping()), &slow).ok());
+  ASSERT_TRUE(slow->Feed("id,ts,f1,f2,f3\na,,1,1,1\n").ok());
+  UploadResult other;
+  ASSERT_TRUE(UploadCsv(p, "id,ts,f1,f2,f3\nb,,9,9,9\n", &other).ok());
+  EXPECT_EQ(other.items_inserted, 1);
+  ASSERT_TRUE(slow->Feed("b,,2,2,2\nc,,3,3,3\n").ok());
+  UploadResult r;
+  const Status st = slow->Finish(&r);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(r.rows_accepted, 3);
+  EXPECT_EQ(r.items_inserted, 2);
+  EXPECT_EQ(r.duplicates, 1);
+  EXPECT_EQ(Scalar("SELECT string_agg(external_id || features::text, ' ' ORDER BY external_id) "
+                   "FROM labeling.items"),
+            "a{1,1,1} b{9,9,9} c{3,3,3}");
+  EXPECT_EQ(Scalar("SELECT feature_dim FROM labeling.projects WHERE id = " + std::to_string(p)),
+            "3");
+}
+
+// Items carry no foreign key to their project (migration 0005); a project that has
+// items cannot be deleted all the same.
+TEST_F(IngestTest, AProjectWithItemsCannotBeDeleted) {
+  const int64_t p = CreateProject("tabular");
+  const int64_t empty = CreateProject("tabular");
+  UploadResult r;
+  ASSERT_TRUE(UploadCsv(p, kGood, &r).ok());
+  pqxx::connection c(db_->url());
+  try {
+    pqxx::work tx(c);
+    tx.exec("DELETE FROM labeling.projects WHERE id = " + std::to_string(p));
+    ADD_FAILURE() << "a project with items was deleted";
+  } catch (const pqxx::foreign_key_violation& e) {
+    EXPECT_NE(std::string(e.what()).find("has items: archive it instead of deleting it"),
+              std::string::npos)
+        << e.what();
+  }
+  pqxx::work tx(c);
+  EXPECT_EQ(
+      tx.exec("DELETE FROM labeling.projects WHERE id = " + std::to_string(empty)).affected_rows(),
+      1u);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM labeling.projects")[0][0].as<int64_t>(), 1);
+}
+
 TEST_F(IngestTest, CsvChunkSizeDoesNotMatter) {
   const int64_t p1 = CreateProject("tabular");
   const int64_t p2 = CreateProject("tabular");
