@@ -14,7 +14,12 @@ Then, alternating, RUNS times each:
                classifier predict_proba, DataFrame.to_json, zipfile (deflate at the same
                level), stored as one bytea through psycopg2
   cpp-stored   dl_manager_bench build, machine labels from the stored predictions
-Prints the medians. Each build runs in its own process.
+Prints the medians and the load average. Each build runs in its own process.
+
+    --big-gib G  also (no database needed) writes one G GiB JSON entry through the same
+                 ZipWriter + ThreadedProducer path (dl_manager_bench big-entry), reads it
+                 back with libzip and prints its peak RSS: memory does not grow with the
+                 size of an entry or archive. With --big-only, only that.
 """
 import argparse
 import hashlib
@@ -183,7 +188,20 @@ def main():
     ap.add_argument("--deflate-level", type=int, default=1)
     ap.add_argument("--pg-url", help="use this database instead of a private server")
     ap.add_argument("--port", type=int, default=56690)
+    ap.add_argument("--big-gib", type=float, default=0,
+                    help="also build a synthetic entry of this many GiB (see above)")
+    ap.add_argument("--big-only", action="store_true", help="only the --big-gib check")
     args = ap.parse_args()
+    bench = os.path.join(args.bin, "dl_manager_bench")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    if args.big_gib > 0:
+        res = run_json([bench, "big-entry", str(args.big_gib), str(args.deflate_level)])
+        print(f"big entry: {res['entry_bytes'] / 2**30:.2f} GiB JSON ({res['records']} records) "
+              f"-> {res['archive_bytes'] / 2**30:.2f} GiB archive in {res['seconds']:.1f} s, "
+              f"peak RSS {res['peak_rss_mib']:.1f} MiB, read back "
+              f"{'ok' if res['read_back_ok'] else 'FAILED'}", flush=True)
+        if args.big_only:
+            return
 
     tmp = None
     url = args.pg_url
@@ -193,7 +211,6 @@ def main():
                         str(args.port)], check=True)
         url = f"postgresql://labelloop@127.0.0.1:{args.port}/postgres"
     try:
-        bench = os.path.join(args.bin, "dl_manager_bench")
         t = time.monotonic()
         project = run_json([bench, "prepare", url, str(args.items), "0.2", "32", "10"])["project_id"]
         models = train(url, project)
@@ -222,6 +239,7 @@ def main():
         for k, (s, rss, size) in med.items():
             print(f"  {k:10s} {s:7.2f} s  peak RSS {rss:7.1f} MiB  archive {size / 2**20:6.1f} MiB"
                   + (f"  speed-up vs python {med['python'][0] / s:4.1f}x" if k != "python" else ""))
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if tmp:
             subprocess.run([os.path.join(ROOT, "tests/lib/pg-instance"), "stop", tmp + "/pg"])

@@ -7,19 +7,31 @@
 //       one download built exactly as the service builds it (claim, cursors ->
 //       libzip -> temp file -> 1 MiB chunk rows, AVAILABLE); prints
 //       {"seconds": ..., "peak_rss_mib": ..., "bytes": ..., "rows": ...}
+//   dl_manager_bench big-entry GIB DEFLATE_LEVEL
+//       no database: one JSON entry of GIB GiB of machine-label-like records (random
+//       probabilities, so it deflates like the real thing) written through the same
+//       ZipWriter + ThreadedProducer path, then read back with libzip and checked (size,
+//       SHA-256, zip64); prints seconds, peak RSS and the sizes. Shows that memory does
+//       not grow with the size of an entry or archive (> 4 GiB entries need zip64).
 //
 // Peak RSS is this process's VmHWM (/proc/self/status), not getrusage's ru_maxrss:
 // Linux carries ru_maxrss over exec, so a child of a big parent (the Python driver)
 // would report the parent's size. Run one build per process.
+
+#include <zip.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "common/migrate/migrate.hpp"
 #include "common/pg/pool.hpp"
+#include "services/dl_manager/archive/json_text.hpp"
+#include "services/dl_manager/archive/sha256.hpp"
+#include "services/dl_manager/archive/zip_writer.hpp"
 #include "services/dl_manager/storage/download_store.hpp"
 #include "services/dl_manager/storage/export.hpp"
 
@@ -142,6 +154,90 @@ int Build(const std::string& url, int64_t project, int64_t model, int level) {
   return 0;
 }
 
+// Records shaped like machine_labels.json until `bytes` are written.
+class SyntheticRecords : public dl_manager::EntryProducer {
+ public:
+  explicit SyntheticRecords(uint64_t bytes) : target_(bytes) {}
+  bool Next(std::string* out) override {
+    const size_t start = out->size();
+    while (out->size() - start < (256 << 10)) {
+      const size_t before = out->size();
+      out->append(records_ == 0 ? "[\n" : ",\n");
+      out->append("{\"item_id\":" + std::to_string(records_) + ",\"external_id\":\"row-" +
+                  std::to_string(records_) +
+                  "\",\"sample_ts\":\"2024-01-01T00:00:00+00:00\",\"predicted\":[\"c3\"],"
+                  "\"probabilities\":{");
+      for (int c = 0; c < 10; ++c) {
+        if (c > 0) out->push_back(',');
+        out->append("\"c" + std::to_string(c) + "\":");
+        dl_manager::AppendFloat(out, uniform_(rng_));
+      }
+      out->append("}}");
+      ++records_;
+      written_ += out->size() - before;
+      if (written_ >= target_) {
+        out->append("\n]\n");
+        return false;
+      }
+    }
+    return true;
+  }
+  int64_t records() const override { return records_; }
+
+ private:
+  uint64_t target_;
+  uint64_t written_ = 0;
+  int64_t records_ = 0;
+  std::mt19937 rng_{42};
+  std::uniform_real_distribution<float> uniform_{0.0f, 1.0f};
+};
+
+int BigEntry(double gib, int level) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "labelloop-bench-big-entry.zip").string();
+  const auto start = std::chrono::steady_clock::now();
+  dl_manager::ZipWriter zip(path, level);
+  zip.Add("machine_labels.json",
+          std::make_unique<dl_manager::ThreadedProducer>(
+              std::make_unique<SyntheticRecords>(static_cast<uint64_t>(gib * (1ULL << 30)))));
+  zip.Add("manifest.json", std::make_unique<dl_manager::StringProducer>("{}\n"));
+  zip.Close();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double rss = PeakRssMib();
+  const auto& entry = zip.entries().at(0);
+  const uint64_t archive_bytes = std::filesystem::file_size(path);
+
+  // Read it back: libzip's consistency check, the entry's size and SHA-256.
+  int err = 0;
+  zip_t* z = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &err);
+  if (z == nullptr)
+    throw std::runtime_error("libzip cannot open the archive: error " + std::to_string(err));
+  zip_stat_t st;
+  if (zip_stat(z, "machine_labels.json", 0, &st) != 0) throw std::runtime_error("entry missing");
+  zip_file_t* f = zip_fopen(z, "machine_labels.json", 0);
+  if (f == nullptr) throw std::runtime_error("cannot read the entry back");
+  dl_manager::Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  uint64_t read = 0;
+  zip_int64_t n;
+  while ((n = zip_fread(f, buf.data(), buf.size())) > 0) {
+    hash.Update(buf.data(), static_cast<size_t>(n));
+    read += static_cast<uint64_t>(n);
+  }
+  zip_fclose(f);
+  zip_close(z);
+  std::filesystem::remove(path);
+  const bool ok =
+      n == 0 && read == entry.bytes && st.size == entry.bytes && hash.HexDigest() == entry.sha256;
+  std::cout << nlohmann::json{{"seconds", seconds},         {"peak_rss_mib", rss},
+                              {"entry_bytes", entry.bytes}, {"archive_bytes", archive_bytes},
+                              {"records", entry.records},   {"read_back_ok", ok}}
+                   .dump()
+            << std::endl;
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,8 +250,10 @@ int main(int argc, char** argv) {
     if (mode == "build" && argc == 6) {
       return Build(argv[2], std::stoll(argv[3]), std::stoll(argv[4]), std::stoi(argv[5]));
     }
+    if (mode == "big-entry" && argc == 4) return BigEntry(std::stod(argv[2]), std::stoi(argv[3]));
     std::cerr << "usage: dl_manager_bench prepare URL ITEMS LABELED_FRACTION FEATURES CLASSES\n"
-                 "       dl_manager_bench build URL PROJECT MODEL DEFLATE_LEVEL\n";
+                 "       dl_manager_bench build URL PROJECT MODEL DEFLATE_LEVEL\n"
+                 "       dl_manager_bench big-entry GIB DEFLATE_LEVEL\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "dl_manager_bench: " << e.what() << "\n";

@@ -2,6 +2,7 @@
 
 #include <zip.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
@@ -90,6 +91,68 @@ struct ZipWriter::Source {
     }
   }
 };
+
+ThreadedProducer::ThreadedProducer(std::unique_ptr<EntryProducer> inner, size_t chunk_bytes,
+                                   size_t max_chunks)
+    : inner_(std::move(inner)),
+      chunk_bytes_(std::max<size_t>(1, chunk_bytes)),
+      max_chunks_(std::max<size_t>(1, max_chunks)) {}
+
+ThreadedProducer::~ThreadedProducer() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ThreadedProducer::Open() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ThreadedProducer::Run() {
+  try {
+    inner_->Open();
+    bool more = true;
+    while (more) {
+      std::string chunk;
+      chunk.reserve(chunk_bytes_ + chunk_bytes_ / 4);
+      while (more && chunk.size() < chunk_bytes_) more = inner_->Next(&chunk);
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || chunks_.size() < max_chunks_; });
+      if (stop_) return;
+      chunks_.push_back(std::move(chunk));
+      if (!more) {
+        records_ = inner_->records();
+        finished_ = true;
+      }
+      lock.unlock();
+      cv_.notify_all();
+    }
+  } catch (...) {
+    {
+      std::lock_guard lock(mu_);
+      error_ = std::current_exception();
+      finished_ = true;
+    }
+    cv_.notify_all();
+  }
+}
+
+bool ThreadedProducer::Next(std::string* out) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !chunks_.empty() || finished_; });
+  if (error_) std::rethrow_exception(error_);
+  if (!chunks_.empty()) {
+    out->append(chunks_.front());
+    chunks_.pop_front();
+  }
+  const bool more = !(finished_ && chunks_.empty());
+  lock.unlock();
+  cv_.notify_all();
+  return more;
+}
 
 ZipWriter::ZipWriter(const std::string& path, int deflate_level)
     : path_(path), level_(deflate_level) {

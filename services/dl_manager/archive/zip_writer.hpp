@@ -11,10 +11,14 @@
 //   for (auto& e : zip.entries()) ... // e.name, e.bytes, e.sha256
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 struct zip;
@@ -46,6 +50,38 @@ class StringProducer : public EntryProducer {
 
  private:
   std::string text_;
+};
+
+// Runs another producer on a thread of its own, up to `max_chunks` pieces of
+// `chunk_bytes` ahead of libzip, so that an entry's bytes are produced (rows read and
+// formatted) on one core while libzip deflates them on another. The inner producer is
+// opened, read and left on that thread; its exceptions reach libzip through Next().
+class ThreadedProducer : public EntryProducer {
+ public:
+  explicit ThreadedProducer(std::unique_ptr<EntryProducer> inner, size_t chunk_bytes = 1 << 20,
+                            size_t max_chunks = 4);
+  ~ThreadedProducer() override;  // stops the thread (at its next piece) and joins it
+  ThreadedProducer(const ThreadedProducer&) = delete;
+  ThreadedProducer& operator=(const ThreadedProducer&) = delete;
+
+  void Open() override;
+  bool Next(std::string* out) override;
+  int64_t records() const override { return records_; }
+
+ private:
+  void Run();
+
+  std::unique_ptr<EntryProducer> inner_;
+  size_t chunk_bytes_;
+  size_t max_chunks_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> chunks_;  // guarded by mu_
+  bool finished_ = false;           // guarded by mu_: the inner producer is done (or failed)
+  bool stop_ = false;               // guarded by mu_
+  std::exception_ptr error_;        // guarded by mu_
+  int64_t records_ = 0;             // set once finished
 };
 
 struct EntryStats {

@@ -1,5 +1,6 @@
 #include "services/dl_manager/storage/export.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <functional>
@@ -7,58 +8,42 @@
 #include "common/bootstrap/runtime.hpp"
 #include "services/dl_manager/archive/classifier.hpp"
 #include "services/dl_manager/archive/json_text.hpp"
+#include "services/dl_manager/archive/pg_binary.hpp"
 #include "services/dl_manager/archive/readme.hpp"
+#include "services/dl_manager/storage/binary_cursor.hpp"
 
 namespace labelloop::dl_manager {
 namespace {
 
-// One JSON record per row, produced by a formatter from each fetched batch.
-//
-// Every per-item lookup is a LATERAL subquery behind OFFSET 0 (which keeps the planner
-// from flattening it): an index probe per item, in item order, whatever the planner
-// believes about table sizes. Freshly written, not yet analyzed tables otherwise get
-// nested loops over sequential scans, quadratic in the project size.
-constexpr const char* kHumanLabelsSql = R"(
-SELECT json_build_object(
-         'item_id', i.item_id, 'external_id', i.external_id, 'sample_ts', i.sample_ts,
-         'labels', i.labels, 'annotators', coalesce(a.annotators, '{}'),
-         'labeled_at', a.labeled_at)::text
-FROM labeling.v_items i
-LEFT JOIN LATERAL (
-  SELECT array_agg(l.annotator ORDER BY l.annotator) AS annotators,
-         max(l.updated_at) AS labeled_at
-  FROM labeling.v_labels l WHERE l.item_id = i.item_id OFFSET 0) a ON true
-WHERE i.project_id = $1 AND i.labeled
-ORDER BY i.item_id)";
+namespace bin = pg_binary;
 
-constexpr const char* kTimestampsSql = R"(
-SELECT json_build_object(
-         'item_id', i.item_id, 'external_id', i.external_id, 'sample_ts', i.sample_ts,
-         'labeled', i.labeled, 'annotator', l.annotator, 'label_classes', l.classes,
-         'submitted_at', l.created_at, 'updated_at', l.updated_at,
-         'seconds_spent', l.seconds_spent)::text
-FROM labeling.v_items i
-LEFT JOIN LATERAL (
-  SELECT l.annotator, l.classes, l.created_at, l.updated_at, l.seconds_spent
-  FROM labeling.v_labels l WHERE l.item_id = i.item_id ORDER BY l.annotator OFFSET 0) l ON true
-WHERE i.project_id = $1
-ORDER BY i.item_id)";
+// Plain columns, in binary, read by cursors in item order; every record is formatted
+// here. The labels are a second cursor merged with the items by item id (both sorted
+// the same way), not a lookup per item, so PostgreSQL only scans and sends rows while
+// this process formats them.
+constexpr const char* kLabeledItemsSql = R"(
+SELECT item_id, external_id, sample_ts, labels FROM labeling.v_items
+WHERE project_id = $1 AND labeled ORDER BY item_id)";
 
-// Machine labels from the stored predictions, or from the features (the model runs here).
+constexpr const char* kAllItemsSql = R"(
+SELECT item_id, external_id, sample_ts, labeled FROM labeling.v_items
+WHERE project_id = $1 ORDER BY item_id)";
+
+constexpr const char* kUnlabeledItemsSql = R"(
+SELECT item_id, external_id, sample_ts FROM labeling.v_items
+WHERE project_id = $1 AND NOT labeled ORDER BY item_id)";
+
+constexpr const char* kUnlabeledFeaturesSql = R"(
+SELECT item_id, external_id, sample_ts, features FROM labeling.v_items
+WHERE project_id = $1 AND NOT labeled ORDER BY item_id)";
+
+constexpr const char* kLabelsSql = R"(
+SELECT item_id, annotator, classes, created_at, updated_at, seconds_spent
+FROM labeling.v_labels WHERE project_id = $1 ORDER BY item_id, annotator)";
+
 constexpr const char* kStoredPredictionsSql = R"(
-SELECT i.item_id, to_json(i.external_id)::text, to_json(i.sample_ts)::text, p.probabilities
-FROM labeling.v_items i
-JOIN LATERAL (
-  SELECT p.probabilities FROM training.v_predictions p
-  WHERE p.model_id = $2 AND p.item_id = i.item_id OFFSET 0) p ON true
-WHERE i.project_id = $1 AND NOT i.labeled
-ORDER BY i.item_id)";
-
-constexpr const char* kFeaturesSql = R"(
-SELECT i.item_id, to_json(i.external_id)::text, to_json(i.sample_ts)::text, i.features
-FROM labeling.v_items i
-WHERE i.project_id = $1 AND NOT i.labeled
-ORDER BY i.item_id)";
+SELECT item_id, probabilities FROM training.v_predictions
+WHERE model_id = $1 ORDER BY item_id)";
 
 constexpr const char* kCoverageSql = R"(
 SELECT count(*) AS unlabeled,
@@ -68,32 +53,96 @@ SELECT count(*) AS unlabeled,
 FROM labeling.v_items i
 WHERE i.project_id = $1 AND NOT i.labeled)";
 
-// Pulls a cursor batch by batch and writes a JSON array of records.
-class CursorProducer : public EntryProducer {
- public:
-  using Formatter = std::function<void(const pqxx::result&, CursorProducer&, std::string*)>;
+// Column positions shared by the item queries above.
+enum ItemColumn { kItemId = 0, kExternalId = 1, kSampleTs = 2, kFourth = 3 };
+enum LabelColumn {
+  kLabelItem = 0,
+  kAnnotator = 1,
+  kClasses = 2,
+  kCreatedAt = 3,
+  kUpdatedAt = 4,
+  kSecondsSpent = 5
+};
 
-  CursorProducer(pqxx::transaction_base& tx, std::string name, std::string entry, std::string query,
-                 const ExportOptions& options, BuildProgress* progress, Formatter formatter)
-      : tx_(tx),
-        name_(std::move(name)),
-        entry_(std::move(entry)),
-        query_(std::move(query)),
-        options_(options),
-        progress_(progress),
-        formatter_(std::move(formatter)) {}
+void AppendTimestampOrNull(std::string* out, const BinaryCursor& c, int column) {
+  if (c.IsNull(column)) {
+    out->append("null");
+  } else {
+    bin::AppendJsonTimestamp(out, bin::TimestampMicros(c.Field(column)));
+  }
+}
+
+void AppendTextOrNull(std::string* out, const BinaryCursor& c, int column) {
+  if (c.IsNull(column)) {
+    out->append("null");
+  } else {
+    AppendJsonString(out, c.Field(column));
+  }
+}
+
+void AppendTextArrayOrNull(std::string* out, const BinaryCursor& c, int column) {
+  if (c.IsNull(column)) {
+    out->append("null");
+  } else {
+    bin::AppendJsonTextArray(out, c.Field(column));
+  }
+}
+
+void AppendInt(std::string* out, int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, end);
+}
+
+// `{"item_id":1,"external_id":"x","sample_ts":"..."` of the current item row.
+void AppendItemHead(std::string* out, const BinaryCursor& item) {
+  out->append("{\"item_id\":");
+  AppendInt(out, bin::Int8(item.Field(kItemId)));
+  out->append(",\"external_id\":");
+  AppendTextOrNull(out, item, kExternalId);
+  out->append(",\"sample_ts\":");
+  AppendTimestampOrNull(out, item, kSampleTs);
+}
+
+// The project's labels in (item id, annotator) order, merged with an item cursor.
+class LabelMerge {
+ public:
+  LabelMerge(CursorSession& session, const std::string& name, const ExportOptions& options)
+      : cursor_(session, name, kLabelsSql, {std::to_string(options.project_id)},
+                options.batch_rows) {
+    Advance();
+  }
+  // Skips the labels of items before item_id; true when the current label is item_id's.
+  bool At(int64_t item_id) {
+    while (has_ && item_ < item_id) Advance();
+    return has_ && item_ == item_id;
+  }
+  void Advance() {
+    has_ = cursor_.Next();
+    if (has_) item_ = bin::Int8(cursor_.Field(kLabelItem));
+  }
+  const BinaryCursor& row() const { return cursor_; }
+
+ private:
+  BinaryCursor cursor_;
+  bool has_ = false;
+  int64_t item_ = 0;
+};
+
+// A JSON array of records written a bounded number of items per Next(), from cursors
+// opened on the producer's thread when libzip starts the entry.
+class RecordsProducer : public EntryProducer {
+ public:
+  static constexpr size_t kPieceBytes = 256 << 10;
+
+  RecordsProducer(pqxx::dbtransaction& tx, std::string entry, const ExportOptions& options,
+                  BuildProgress* progress)
+      : tx_(tx), entry_(std::move(entry)), options_(options), progress_(progress) {}
 
   void Open() override {
     progress_->SetPhase(entry_);
-    // Parameters are bound by the server, as in any query; only the queries that
-    // mention the model take $2.
-    const std::string declare = "DECLARE " + name_ + " NO SCROLL CURSOR FOR " + query_;
-    if (query_.find("$2") != std::string::npos) {
-      tx_.exec_params(declare, options_.project_id, options_.model_id);
-    } else {
-      tx_.exec_params(declare, options_.project_id);
-    }
-    fetch_ = "FETCH FORWARD " + std::to_string(options_.batch_rows) + " FROM " + name_;
+    session_ = std::make_unique<CursorSession>(tx_);
+    OpenCursors(*session_);
   }
 
   bool Next(std::string* out) override {
@@ -102,49 +151,211 @@ class CursorProducer : public EntryProducer {
       out->push_back('[');
       started_ = true;
     }
-    pqxx::result batch = tx_.exec(fetch_);
-    if (batch.empty()) {
-      out->append(records_ == 0 ? "]\n" : "\n]\n");
-      tx_.exec("CLOSE " + name_);
-      return false;
+    // A piece of about kPieceBytes (an item's records are never split).
+    const size_t start = out->size();
+    while (out->size() - start < kPieceBytes) {
+      if (!WriteItem(out)) {
+        out->append(records_ == 0 ? "]\n" : "\n]\n");
+        CloseCursors();
+        session_.reset();
+        return false;
+      }
     }
-    formatter_(batch, *this, out);
     return true;
   }
 
-  // Called by formatters before each record.
+  int64_t records() const override { return records_; }
+
+ protected:
+  virtual void OpenCursors(CursorSession& session) = 0;
+  virtual void CloseCursors() = 0;
+  // Writes the records of the next item; false when there is none.
+  virtual bool WriteItem(std::string* out) = 0;
+
   void BeginRecord(std::string* out) {
     out->append(records_ == 0 ? "\n" : ",\n");
     ++records_;
     progress_->rows.fetch_add(1, std::memory_order_relaxed);
   }
-  int64_t records() const override { return records_; }
+  std::vector<std::string> ProjectParam() const { return {std::to_string(options_.project_id)}; }
 
- private:
-  pqxx::transaction_base& tx_;
-  std::string name_;
+  pqxx::dbtransaction& tx_;
   std::string entry_;
-  std::string query_;
   const ExportOptions& options_;
   BuildProgress* progress_;
-  Formatter formatter_;
-  std::string fetch_;
+
+ private:
+  std::unique_ptr<CursorSession> session_;
   bool started_ = false;
   int64_t records_ = 0;
 };
 
-void FormatJsonRows(const pqxx::result& batch, CursorProducer& p, std::string* out) {
-  for (const auto& row : batch) {
-    p.BeginRecord(out);
-    out->append(row[0].c_str(), row[0].size());
-  }
-}
-
-// Writes the machine-label records of a batch given its probabilities.
-class MachineLabels {
+// An items cursor and the labels cursor merged with it, for the entries that list
+// items with their labels.
+class ItemsWithLabels : public RecordsProducer {
  public:
-  MachineLabels(const std::vector<std::string>& classes, bool multi_label)
-      : multi_label_(multi_label) {
+  ItemsWithLabels(pqxx::dbtransaction& tx, std::string entry, const ExportOptions& options,
+                  BuildProgress* progress, const char* items_sql, std::string cursor_prefix)
+      : RecordsProducer(tx, std::move(entry), options, progress),
+        items_sql_(items_sql),
+        prefix_(std::move(cursor_prefix)) {}
+
+ protected:
+  void OpenCursors(CursorSession& session) override {
+    items_ = std::make_unique<BinaryCursor>(session, prefix_ + "_items", items_sql_, ProjectParam(),
+                                            options_.batch_rows);
+    labels_ = std::make_unique<LabelMerge>(session, prefix_ + "_labels", options_);
+  }
+  void CloseCursors() override {
+    items_.reset();
+    labels_.reset();
+  }
+
+  std::unique_ptr<BinaryCursor> items_;
+  std::unique_ptr<LabelMerge> labels_;
+
+ private:
+  const char* items_sql_;
+  std::string prefix_;
+};
+
+// human_labels.json: every labeled item with its annotators and latest label change.
+class HumanLabels : public ItemsWithLabels {
+ public:
+  HumanLabels(pqxx::dbtransaction& tx, const ExportOptions& options, BuildProgress* progress)
+      : ItemsWithLabels(tx, "human_labels.json", options, progress, kLabeledItemsSql, "ll_human") {}
+
+ protected:
+  bool WriteItem(std::string* out) override {
+    if (!items_->Next()) return false;
+    const int64_t item = bin::Int8(items_->Field(kItemId));
+    BeginRecord(out);
+    AppendItemHead(out, *items_);
+    out->append(",\"labels\":");
+    AppendTextArrayOrNull(out, *items_, kFourth);
+    out->append(",\"annotators\":[");
+    int64_t labeled_at = 0;
+    bool any = false;
+    for (; labels_->At(item); labels_->Advance()) {
+      if (any) out->push_back(',');
+      AppendTextOrNull(out, labels_->row(), kAnnotator);
+      const int64_t updated = bin::TimestampMicros(labels_->row().Field(kUpdatedAt));
+      if (!any || updated > labeled_at) labeled_at = updated;
+      any = true;
+    }
+    out->append("],\"labeled_at\":");
+    if (any) {
+      bin::AppendJsonTimestamp(out, labeled_at);
+    } else {
+      out->append("null");
+    }
+    out->push_back('}');
+    return true;
+  }
+};
+
+// timestamps.json: one record per (item, label) for every item; items without a label
+// get one record with null label fields.
+class Timestamps : public ItemsWithLabels {
+ public:
+  Timestamps(pqxx::dbtransaction& tx, const ExportOptions& options, BuildProgress* progress)
+      : ItemsWithLabels(tx, "timestamps.json", options, progress, kAllItemsSql, "ll_stamps") {}
+
+ protected:
+  bool WriteItem(std::string* out) override {
+    if (!items_->Next()) return false;
+    const int64_t item = bin::Int8(items_->Field(kItemId));
+    const bool labeled = bin::Bool(items_->Field(kFourth));
+    bool any = false;
+    for (; labels_->At(item); labels_->Advance()) {
+      const BinaryCursor& l = labels_->row();
+      Begin(out, labeled);
+      out->append(",\"annotator\":");
+      AppendTextOrNull(out, l, kAnnotator);
+      out->append(",\"label_classes\":");
+      AppendTextArrayOrNull(out, l, kClasses);
+      out->append(",\"submitted_at\":");
+      AppendTimestampOrNull(out, l, kCreatedAt);
+      out->append(",\"updated_at\":");
+      AppendTimestampOrNull(out, l, kUpdatedAt);
+      out->append(",\"seconds_spent\":");
+      if (l.IsNull(kSecondsSpent)) {
+        out->append("null");
+      } else {
+        AppendFloat(out, bin::Float4(l.Field(kSecondsSpent)));
+      }
+      out->push_back('}');
+      any = true;
+    }
+    if (!any) {
+      Begin(out, labeled);
+      out->append(
+          ",\"annotator\":null,\"label_classes\":null,\"submitted_at\":null,"
+          "\"updated_at\":null,\"seconds_spent\":null}");
+    }
+    return true;
+  }
+
+ private:
+  void Begin(std::string* out, bool labeled) {
+    BeginRecord(out);
+    AppendItemHead(out, *items_);
+    out->append(labeled ? ",\"labeled\":true" : ",\"labeled\":false");
+  }
+};
+
+// The stored predictions of a model, asked for in ascending item id.
+class PredictionStream {
+ public:
+  virtual ~PredictionStream() = default;
+  // The probabilities (classes values, valid until the next call) of item_id, skipping
+  // the predictions of smaller ids; nullptr when item_id has none. Each call must ask
+  // for a larger id than the one before.
+  virtual const float* Find(int64_t item_id) = 0;
+};
+
+class StoredPredictions : public PredictionStream {
+ public:
+  StoredPredictions(CursorSession& session, const ExportOptions& options, int classes)
+      : cursor_(session, "ll_predictions", kStoredPredictionsSql,
+                {std::to_string(options.model_id)}, options.batch_rows),
+        classes_(classes) {}
+  const float* Find(int64_t item_id) override {
+    while (!done_ && (!loaded_ || item_ < item_id)) {
+      loaded_ = cursor_.Next();
+      done_ = !loaded_;
+      if (loaded_) item_ = bin::Int8(cursor_.Field(0));
+    }
+    if (!loaded_ || item_ != item_id) return nullptr;
+    bin::Float4Array(cursor_.Field(1), &probs_);
+    if (static_cast<int>(probs_.size()) != classes_) {
+      throw ExportInvalid("the stored prediction of item " + std::to_string(item_) + " has " +
+                          std::to_string(probs_.size()) + " probabilities, the model has " +
+                          std::to_string(classes_) + " classes");
+    }
+    return probs_.data();
+  }
+
+ private:
+  BinaryCursor cursor_;
+  int classes_;
+  bool loaded_ = false;
+  bool done_ = false;
+  int64_t item_ = 0;
+  std::vector<float> probs_;
+};
+
+// machine_labels.json: every unlabeled item with its predicted classes, confidence and
+// probabilities, from the stored predictions (merged by item id) or from the model
+// applied here to a batch of items' features at a time.
+class MachineLabels : public RecordsProducer {
+ public:
+  MachineLabels(pqxx::dbtransaction& tx, std::string entry, const ExportOptions& options,
+                BuildProgress* progress, const std::vector<std::string>& classes, bool multi_label,
+                const Classifier* model)
+      : RecordsProducer(tx, std::move(entry), options, progress),
+        multi_label_(multi_label),
+        model_(model) {
     for (const auto& c : classes) {
       std::string key;
       AppendJsonString(&key, c);
@@ -154,15 +365,83 @@ class MachineLabels {
     }
   }
 
-  void Write(const pqxx::row& row, const float* p, int n, CursorProducer& producer,
-             std::string* out) const {
-    producer.BeginRecord(out);
-    out->append("{\"item_id\":");
-    out->append(row[0].c_str(), row[0].size());
-    out->append(",\"external_id\":");
-    out->append(row[1].c_str(), row[1].size());
-    out->append(",\"sample_ts\":");
-    out->append(row[2].c_str(), row[2].size());
+ protected:
+  void OpenCursors(CursorSession& session) override {
+    if (model_ != nullptr) {
+      items_ = std::make_unique<BinaryCursor>(session, "ll_machine_items", kUnlabeledFeaturesSql,
+                                              ProjectParam(), options_.batch_rows);
+    } else {
+      items_ = std::make_unique<BinaryCursor>(session, "ll_machine_items", kUnlabeledItemsSql,
+                                              ProjectParam(), options_.batch_rows);
+      predictions_ = std::make_unique<StoredPredictions>(session, options_, classes());
+    }
+  }
+  void CloseCursors() override {
+    items_.reset();
+    predictions_.reset();
+  }
+
+  bool WriteItem(std::string* out) override {
+    if (model_ != nullptr) return WriteModelBatch(out);
+    if (!items_->Next()) return false;
+    const int64_t item = bin::Int8(items_->Field(kItemId));
+    const float* p = predictions_->Find(item);
+    if (p == nullptr) {
+      throw ExportInvalid("the stored predictions of model " + std::to_string(options_.model_id) +
+                          " have no row for unlabeled item " + std::to_string(item));
+    }
+    BeginRecord(out);
+    AppendItemHead(out, *items_);
+    WriteTail(p, out);
+    return true;
+  }
+
+ private:
+  int classes() const { return static_cast<int>(keys_.size()); }
+
+  // Reads up to a batch of items, applies the model to their features at once and
+  // writes their records (one call writes many items: the batch is the unit).
+  bool WriteModelBatch(std::string* out) {
+    const int dim = model_->feature_dim();
+    heads_.clear();
+    head_ends_.clear();
+    features_.resize(static_cast<size_t>(options_.batch_rows) * static_cast<size_t>(dim));
+    size_t n = 0;
+    while (n < static_cast<size_t>(options_.batch_rows) && items_->Next()) {
+      bin::Float4Array(items_->Field(kFourth), &row_);
+      if (static_cast<int>(row_.size()) != dim) {
+        throw ExportInvalid("item " + std::to_string(bin::Int8(items_->Field(kItemId))) + " has " +
+                            std::to_string(row_.size()) + " features, the model expects " +
+                            std::to_string(dim));
+      }
+      std::copy(row_.begin(), row_.end(), features_.begin() + static_cast<ptrdiff_t>(n * dim));
+      AppendItemHead(&heads_, *items_);
+      head_ends_.push_back(heads_.size());
+      ++n;
+    }
+    if (n == 0) return false;
+    const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> x(
+        features_.data(), static_cast<Eigen::Index>(n), dim);
+    // Row-major so that each item's probabilities are contiguous.
+    const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> probs =
+        model_->Predict(x);
+    if (probs.cols() != classes()) {
+      throw ExportInvalid("model " + std::to_string(options_.model_id) + " gives " +
+                          std::to_string(probs.cols()) + " probabilities, it has " +
+                          std::to_string(classes()) + " classes");
+    }
+    size_t begin = 0;
+    for (size_t r = 0; r < n; ++r) {
+      BeginRecord(out);
+      out->append(heads_, begin, head_ends_[r] - begin);
+      begin = head_ends_[r];
+      WriteTail(probs.row(static_cast<Eigen::Index>(r)).data(), out);
+    }
+    return true;
+  }
+
+  void WriteTail(const float* p, std::string* out) const {
+    const int n = classes();
     const Decision d = Decide(p, n, multi_label_);
     out->append(",\"predicted\":[");
     for (size_t k = 0; k < d.classes.size(); ++k) {
@@ -180,12 +459,17 @@ class MachineLabels {
     out->append("}}");
   }
 
-  int classes() const { return static_cast<int>(keys_.size()); }
-
- private:
   bool multi_label_;
+  const Classifier* model_;
   std::vector<std::string> quoted_;
   std::vector<std::string> keys_;
+  std::unique_ptr<BinaryCursor> items_;
+  std::unique_ptr<PredictionStream> predictions_;
+  // The model path's batch: features row-major and each item's record head.
+  std::vector<float> features_;
+  std::vector<float> row_;
+  std::string heads_;
+  std::vector<size_t> head_ends_;
 };
 
 std::string IsoNow() {
@@ -274,61 +558,17 @@ ExportResult BuildArchive(pqxx::connection& conn, const ExportOptions& options,
                           ": the classes in model_json differ from the model's class list");
     }
   }
-  const MachineLabels machine(classes, multi_label);
-
+  // The JSON entries are produced on a thread of their own while libzip deflates on
+  // this one; they use tx there, one entry after the other, and nothing else touches
+  // tx until the archive is closed.
   ZipWriter zip(path, options.deflate_level);
   zip.Add("human_labels.json",
-          std::make_unique<CursorProducer>(tx, "ll_human", "human_labels.json", kHumanLabelsSql,
-                                           options, progress, FormatJsonRows));
-  if (use_stored) {
-    zip.Add("machine_labels.json",
-            std::make_unique<CursorProducer>(
-                tx, "ll_machine", "machine_labels.json", kStoredPredictionsSql, options, progress,
-                [&machine](const pqxx::result& batch, CursorProducer& p, std::string* out) {
-                  std::vector<float> probs;
-                  for (const auto& row : batch) {
-                    if (!ParseFloatArray(std::string_view(row[3].c_str(), row[3].size()), &probs) ||
-                        static_cast<int>(probs.size()) != machine.classes()) {
-                      throw ExportInvalid(
-                          "the stored prediction of item " + std::string(row[0].c_str()) + " has " +
-                          std::to_string(probs.size()) + " probabilities, the model has " +
-                          std::to_string(machine.classes()) + " classes");
-                    }
-                    machine.Write(row, probs.data(), machine.classes(), p, out);
-                  }
-                }));
-  } else {
-    const Classifier& model_fn = *classifier;
-    zip.Add(
-        "machine_labels.json",
-        std::make_unique<CursorProducer>(
-            tx, "ll_machine", "machine_labels.json", kFeaturesSql, options, progress,
-            [&machine, &model_fn](const pqxx::result& batch, CursorProducer& p, std::string* out) {
-              const int dim = model_fn.feature_dim();
-              Eigen::MatrixXf x(static_cast<Eigen::Index>(batch.size()), dim);
-              std::vector<float> features;
-              for (Eigen::Index r = 0; r < x.rows(); ++r) {
-                const auto& field = batch[static_cast<pqxx::row::size_type>(r)][3];
-                if (!ParseFloatArray(std::string_view(field.c_str(), field.size()), &features) ||
-                    static_cast<int>(features.size()) != dim) {
-                  throw ExportInvalid("item " + std::string(batch[static_cast<int>(r)][0].c_str()) +
-                                      " has " + std::to_string(features.size()) +
-                                      " features, the model expects " + std::to_string(dim));
-                }
-                x.row(r) = Eigen::Map<const Eigen::RowVectorXf>(features.data(), dim);
-              }
-              // Row-major so that each item's probabilities are contiguous.
-              Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> probs =
-                  model_fn.Predict(x);
-              for (Eigen::Index r = 0; r < x.rows(); ++r) {
-                machine.Write(batch[static_cast<int>(r)], probs.row(r).data(),
-                              static_cast<int>(probs.cols()), p, out);
-              }
-            }));
-  }
+          std::make_unique<ThreadedProducer>(std::make_unique<HumanLabels>(tx, options, progress)));
+  zip.Add("machine_labels.json", std::make_unique<ThreadedProducer>(std::make_unique<MachineLabels>(
+                                     tx, "machine_labels.json", options, progress, classes,
+                                     multi_label, classifier ? &*classifier : nullptr)));
   zip.Add("timestamps.json",
-          std::make_unique<CursorProducer>(tx, "ll_stamps", "timestamps.json", kTimestampsSql,
-                                           options, progress, FormatJsonRows));
+          std::make_unique<ThreadedProducer>(std::make_unique<Timestamps>(tx, options, progress)));
   zip.Add("classifier/model.json", std::make_unique<StringProducer>(std::move(model_json_text)));
   zip.Add("classifier/README.md", std::make_unique<StringProducer>(ClassifierReadme(model)));
   zip.Add("README.md", std::make_unique<StringProducer>(ArchiveReadme(project, model, source)));

@@ -1,8 +1,10 @@
 // Builds the archive of one (project, model) from the published views
 // labeling.v_projects / v_items / v_labels and training.v_models / v_predictions,
 // inside one read-only REPEATABLE READ transaction so every file describes the same
-// moment. Rows come out of PostgreSQL through server-side cursors, a batch at a
-// time, and go straight into the zip entries as libzip asks for them.
+// moment. Plain columns come out of PostgreSQL through binary server-side cursors, a
+// batch at a time (labels and predictions merged with the items in item order), are
+// formatted into JSON records on a producer thread and deflated by libzip on the
+// calling thread.
 #pragma once
 
 #include <atomic>

@@ -116,6 +116,60 @@ TEST(ZipWriter, AProducerErrorFailsTheArchiveAndLeavesNoFile) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+TEST(ThreadedProducer, ProducesTheSameBytesAndRecordsOnItsOwnThread) {
+  const std::string path = TempPath("threaded");
+  {
+    ZipWriter zip(path, 1);
+    // Small chunks and a short queue: the producer thread waits for libzip many times.
+    zip.Add("big.json",
+            std::make_unique<ThreadedProducer>(std::make_unique<CountingProducer>(50000), 4096, 2));
+    zip.Add("one.json", std::make_unique<ThreadedProducer>(std::make_unique<CountingProducer>(1)));
+    zip.Close();
+    const std::string expected = CountingProducer::Expected(50000);
+    const EntryStats* big = zip.Find("big.json");
+    ASSERT_NE(big, nullptr);
+    EXPECT_EQ(big->bytes, expected.size());
+    EXPECT_EQ(big->records, 50000);
+    EXPECT_EQ(big->sha256, Sha256::Of(expected));
+    EXPECT_EQ(zip.Find("one.json")->records, 1);
+  }
+  int err = 0;
+  zip_t* z = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &err);
+  ASSERT_NE(z, nullptr) << "libzip error " << err;
+  EXPECT_EQ(ReadEntry(z, "big.json"), CountingProducer::Expected(50000));
+  EXPECT_EQ(ReadEntry(z, "one.json"), CountingProducer::Expected(1));
+  zip_close(z);
+  std::filesystem::remove(path);
+}
+
+TEST(ThreadedProducer, AnErrorOnTheProducerThreadFailsTheArchive) {
+  const std::string path = TempPath("threaded-throw");
+  {
+    ZipWriter zip(path, 1);
+    zip.Add("bad.json",
+            std::make_unique<ThreadedProducer>(std::make_unique<ThrowingProducer>(), 16, 1));
+    EXPECT_THROW(zip.Close(), std::runtime_error);
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ThreadedProducer, StopsItsThreadWhenDestroyedBeforeTheEnd) {
+  // An endless producer: destruction must stop and join its thread, not hang.
+  class Endless : public EntryProducer {
+   public:
+    bool Next(std::string* out) override {
+      out->append(1000, 'x');
+      return true;
+    }
+  };
+  auto p = std::make_unique<ThreadedProducer>(std::make_unique<Endless>(), 4096, 2);
+  p->Open();
+  std::string out;
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(p->Next(&out));
+  EXPECT_GE(out.size(), 10u * 4096);
+  p.reset();
+}
+
 TEST(ZipWriter, CannotCreateInAMissingFolderSaysWhere) {
   try {
     ZipWriter zip("/nonexistent-folder/x/a.zip", 1);
