@@ -71,6 +71,10 @@ Gate::Gate(GateOptions options, Authenticator& authn, Store& store, RateLimiter&
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    // The gateway forwards bytes: no per-message compression filter on the way (the
+    // minimal stack), deadline checks kept.
+    args.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
+    args.SetInt(GRPC_ARG_ENABLE_DEADLINE_CHECKS, 1);
     auto b = std::make_unique<Backend>();
     b->name = name;
     b->address = address;

@@ -3,6 +3,7 @@
 //   labelloop-gateway [flags]                  serve
 //   labelloop-gateway bootstrap-admin [flags]  create the first admin from the settings
 //                                              bootstrap-admin-user/-password, then exit
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
@@ -63,32 +64,31 @@ void DeclareSettings(config::Settings& s) {
   s.AddString("http-host", "0.0.0.0", "address the HTTP/JSON API binds");
   s.AddInt("http-port", 8080, "HTTP/JSON API port (0 picks a free one)", 0, 65535);
   s.AddInt("http-threads", 128,
-           "HTTP worker threads; each open keep-alive connection or event stream holds one",
-           4, 4096);
+           "HTTP worker threads; each open keep-alive connection or event stream holds one", 4,
+           4096);
   s.AddString("cors-origins", "",
               "comma-separated origins allowed to call the HTTP API from a browser ('*' = any)");
   s.AddString("labeling-addr", "127.0.0.1:50052", "labeling service gRPC address");
   s.AddString("ranking-addr", "127.0.0.1:50053", "ranking service gRPC address");
   s.AddString("training-addr", "127.0.0.1:50054", "training service gRPC address");
   s.AddString("dl-manager-addr", "127.0.0.1:50055", "dl_manager service gRPC address");
-  s.AddInt("internal-deadline-ms", 5000, "deadline of every unary call to an internal service",
-           50, 600000);
-  s.AddInt("stream-deadline-ms", 3600000, "deadline of streaming calls to internal services",
-           1000, 86400000);
+  s.AddInt("internal-deadline-ms", 5000, "deadline of every unary call to an internal service", 50,
+           600000);
+  s.AddInt("stream-deadline-ms", 3600000, "deadline of streaming calls to internal services", 1000,
+           86400000);
   s.AddSecret("jwt-secret", "",
               "HS256 signing key of access tokens (at least 32 characters); required in "
               "production, random per process in development");
   s.AddInt("access-token-ttl-seconds", 900, "lifetime of access tokens", 10, 86400);
-  s.AddInt("refresh-token-ttl-seconds", 30 * 86400, "lifetime of refresh tokens", 60,
-           365 * 86400);
+  s.AddInt("refresh-token-ttl-seconds", 30 * 86400, "lifetime of refresh tokens", 60, 365 * 86400);
   s.AddInt("rate-limit-user", 1200, "calls per window per user (0 = unlimited)", 0, 100000000);
   s.AddInt("rate-limit-api-key", 6000, "calls per window per API key (0 = unlimited)", 0,
            100000000);
   s.AddString("redis-key-prefix", "labelloop:",
               "prefix of the rate-limit keys in Redis (lets deployments share one Redis)");
   s.AddInt("rate-limit-window-seconds", 60, "rate limit window", 1, 86400);
-  s.AddInt("login-attempts", 10, "login attempts per username and client address per window",
-           1, 100000);
+  s.AddInt("login-attempts", 10, "login attempts per username and client address per window", 1,
+           100000);
   s.AddInt("login-window-seconds", 300, "login attempt window", 1, 86400);
   s.AddInt("auth-cache-ms", 1000,
            "how long API keys and memberships are cached (changes through this replica apply "
@@ -135,6 +135,10 @@ int EnsureBootstrapAdmin(bootstrap::Runtime& runtime, Store& store, bool require
 int main(int argc, char** argv) {
   using namespace labelloop;
   using namespace labelloop::gateway;
+  // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock detector on:
+  // every lock inside gRPC then updates a global lock graph (~4 % of the gateway's CPU
+  // per proxied call). The detector is a debugging aid; gRPC's own builds turn it off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // `bootstrap-admin` subcommand: the same settings, no server (and no metrics port).
   bool bootstrap_only = false;
   std::vector<char*> args(argv, argv + argc);
@@ -162,13 +166,15 @@ int main(int argc, char** argv) {
   std::string secret = settings.GetString("jwt-secret");
   if (secret.empty()) {
     if (!runtime.development()) {
-      spdlog::critical("setting 'jwt-secret' is required when environment=production "
-                       "(LABELLOOP_JWT_SECRET, at least 32 characters)");
+      spdlog::critical(
+          "setting 'jwt-secret' is required when environment=production "
+          "(LABELLOOP_JWT_SECRET, at least 32 characters)");
       return 2;
     }
     secret = RandomToken(32);
-    spdlog::warn("no 'jwt-secret': signing with a random key; tokens die with this process and "
-                 "replicas will not accept each other's tokens (development only)");
+    spdlog::warn(
+        "no 'jwt-secret': signing with a random key; tokens die with this process and "
+        "replicas will not accept each other's tokens (development only)");
   } else if (secret.size() < 32) {
     spdlog::critical("setting 'jwt-secret': at least 32 characters");
     return 2;
@@ -198,12 +204,11 @@ int main(int argc, char** argv) {
   hub.Start(runtime.redis_endpoint());
 
   const std::string internal_secret = RandomToken(24);
-  AuthSettings auth_settings{
-      .access_ttl_seconds = settings.GetInt("access-token-ttl-seconds"),
-      .refresh_ttl_seconds = settings.GetInt("refresh-token-ttl-seconds"),
-      .login_attempts = settings.GetInt("login-attempts"),
-      .login_window_seconds = settings.GetInt("login-window-seconds"),
-      .internal_secret = internal_secret};
+  AuthSettings auth_settings{.access_ttl_seconds = settings.GetInt("access-token-ttl-seconds"),
+                             .refresh_ttl_seconds = settings.GetInt("refresh-token-ttl-seconds"),
+                             .login_attempts = settings.GetInt("login-attempts"),
+                             .login_window_seconds = settings.GetInt("login-window-seconds"),
+                             .internal_secret = internal_secret};
   auto fill_info = [&runtime](v1::ServiceInfo* info) { runtime.FillInfo(info); };
   GatewayServiceImpl service(fill_info, store, signer, gate, limiter, hub, auth_settings);
   ProxyService proxy(gate);
@@ -215,9 +220,10 @@ int main(int argc, char** argv) {
                            .threads = static_cast<int>(settings.GetInt("http-threads")),
                            .cors_origins = SplitList(settings.GetString("cors-origins")),
                            .internal_secret = internal_secret};
-  HttpApi http(http_options, gate, hub, [&runtime] { return runtime.grpc_port(); },
-               settings.GetString("grpc-host"),
-               [&runtime] { return runtime.pool().Ping() && runtime.redis().Ping(); }, fill_info);
+  HttpApi http(
+      http_options, gate, hub, [&runtime] { return runtime.grpc_port(); },
+      settings.GetString("grpc-host"),
+      [&runtime] { return runtime.pool().Ping() && runtime.redis().Ping(); }, fill_info);
   if (!http.Start()) {
     spdlog::critical("cannot bind the HTTP port (setting 'http-port' = {})",
                      settings.GetInt("http-port"));

@@ -66,12 +66,16 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
         // Tells tests (and operators) the refusal came from the gateway's policy, not from
         // the service; it reveals nothing the status does not.
         ctx_->AddTrailingMetadata("x-labelloop-refused-by", "gateway");
-        spdlog::info("{} refused: {} {}", route_->policy.method, static_cast<int>(status.error_code()),
-                     status.error_message());
+        spdlog::info("{} refused: {} {}", route_->policy.method,
+                     static_cast<int>(status.error_code()), status.error_message());
         FinishLocked(status);
         return;
       }
-      StartUpstreamLocked(bytes);
+      if (route_->client_streaming || route_->server_streaming) {
+        StartUpstreamLocked(bytes);
+      } else {
+        StartUnaryLocked(bytes);
+      }
       return;
     }
     // A later message of a client stream.
@@ -137,6 +141,41 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
     upstream_.StartCall();
   }
 
+  // A unary method: one generic unary call upstream and one write-and-finish back, so a
+  // call costs three reactions (request read, upstream answer, done) instead of the
+  // stream path's nine — each reaction is a hand-off to a gRPC executor thread.
+  void StartUnaryLocked(const std::string& bytes) {
+    upstream_started_ = true;
+    refs_.fetch_add(1);
+    gate_.PrepareContext(&ctx_upstream_, *route_, admission_, ctx_->deadline());
+    out_req_ = ToBuffer(bytes);
+    route_->backend->stub->UnaryCall(&ctx_upstream_, route_->policy.method, grpc::StubOptions(),
+                                     &out_req_, &in_resp_,
+                                     [this](grpc::Status status) { UnaryDone(status); });
+  }
+
+  void UnaryDone(const grpc::Status& upstream) {
+    {
+      log::ScopedRequestId scope(request_id_);
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      grpc::Status status = gate_.MapBackendStatus(*route_->backend, upstream);
+      if (status.ok() && route_->policy.hook != ResponseHook::kNone) {
+        std::string bytes = ToString(in_resp_);
+        status = gate_.AfterResponse(*route_, admission_, &bytes);
+        if (status.ok()) in_resp_ = ToBuffer(bytes);
+      }
+      if (!finished_) {
+        finished_ = true;
+        if (status.ok()) {
+          StartWriteAndFinish(&in_resp_, grpc::WriteOptions(), status);
+        } else {
+          Finish(status);
+        }
+      }
+    }
+    Release();
+  }
+
   void UpstreamWriteDone(bool ok) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (ok && route_->client_streaming && !writes_done_ && !finished_) StartRead(&in_);
@@ -171,8 +210,8 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   void UpstreamDone(const grpc::Status& status) {
     {
       std::lock_guard<std::recursive_mutex> lock(mu_);
-      upstream_status_ = pending_status_ ? *pending_status_
-                                         : gate_.MapBackendStatus(*route_->backend, status);
+      upstream_status_ =
+          pending_status_ ? *pending_status_ : gate_.MapBackendStatus(*route_->backend, status);
       if (!server_write_pending_) FinishLocked(*upstream_status_);
     }
     Release();
