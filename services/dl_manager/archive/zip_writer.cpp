@@ -47,11 +47,12 @@ struct ZipWriter::Source {
         producer->Open();
         return 0;
       case ZIP_SOURCE_READ: {
-        while (more && buffer.size() - pos < len) {
-          if (pos > 0 && pos >= buffer.size() / 2) {
-            buffer.erase(0, pos);
-            pos = 0;
-          }
+        // Hands out what is buffered, a short read when less than len is left (libzip
+        // reads again); the next piece is asked for only once the buffer is used up, so
+        // bytes are never moved within it.
+        while (more && pos == buffer.size()) {
+          buffer.clear();
+          pos = 0;
           more = producer->Next(&buffer);
         }
         const size_t n = std::min<size_t>(len, buffer.size() - pos);
@@ -145,7 +146,11 @@ bool ThreadedProducer::Next(std::string* out) {
   cv_.wait(lock, [&] { return !chunks_.empty() || finished_; });
   if (error_) std::rethrow_exception(error_);
   if (!chunks_.empty()) {
-    out->append(chunks_.front());
+    if (out->empty()) {
+      out->swap(chunks_.front());  // no copy
+    } else {
+      out->append(chunks_.front());
+    }
     chunks_.pop_front();
   }
   const bool more = !(finished_ && chunks_.empty());
