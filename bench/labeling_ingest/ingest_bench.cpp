@@ -3,20 +3,27 @@
 // streaming, 1 MiB messages, a real gRPC server in this process on loopback), against
 // `psql \copy` of the same CSV into a plain table with one column per field, on the same
 // PostgreSQL in the same run. Runs alternate (psql first, then ingest; then the reverse).
+// Besides wall time, the CPU seconds (user + system, from /proc) of the PostgreSQL
+// backends doing the load and of the loading clients (psql; this process: gRPC client and
+// server, parsing), which stay comparable when the machine is shared.
 //
 //   labeling_ingest_bench --pg-url postgresql://labelloop@127.0.0.1:PORT/postgres
 //                         [--rows 1000000] [--features 32] [--runs 5] [--csv PATH]
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <pqxx/pqxx>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +69,81 @@ void GenerateCsv(const std::string& path, int rows, int features) {
     out << line;
   }
 }
+
+// CPU seconds (user + system) used so far by a process; -1 when it is gone.
+double ProcCpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return -1;
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) rest >> skip;  // state .. cmajflt
+  unsigned long long user = 0, sys = 0;
+  rest >> user >> sys;
+  return static_cast<double>(user + sys) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double ChildrenCpuSeconds(int who) {
+  rusage u{};
+  getrusage(who, &u);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+// Follows the backend of the session named `app` (application_name) until it exits and
+// keeps its last CPU reading (sampled every 10 ms: at most that much is missed).
+class BackendCpu {
+ public:
+  BackendCpu(const std::string& url, const std::string& app)
+      : thread_([this, url, app] {
+          pqxx::connection c(url);
+          int pid = 0;
+          while (pid == 0 && !stop_) {
+            pqxx::nontransaction tx(c);
+            const auto r =
+                tx.exec_params("SELECT pid FROM pg_stat_activity WHERE application_name = $1", app);
+            if (!r.empty()) pid = r[0][0].as<int>();
+            if (pid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          }
+          while (pid != 0) {
+            const double s = ProcCpuSeconds(pid);
+            if (s < 0) break;
+            seconds_ = s;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          }
+        }) {}
+  // Waits for the backend to be gone (call after the client has exited).
+  double Seconds() {
+    stop_ = true;
+    thread_.join();
+    return seconds_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  double seconds_ = 0;
+  std::thread thread_;
+};
+
+// CPU seconds of each client backend of the current database but this one's.
+std::map<int, double> BackendsCpu(pqxx::connection& c) {
+  pqxx::nontransaction tx(c);
+  std::map<int, double> out;
+  for (const auto& r :
+       tx.exec("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+               "backend_type = 'client backend' AND pid <> pg_backend_pid()")) {
+    const int pid = r[0].as<int>();
+    out[pid] = ProcCpuSeconds(pid);
+  }
+  return out;
+}
+
+struct Cpu {
+  double backend = 0;  // the PostgreSQL backend(s) doing the load
+  double client = 0;   // psql / this process (gRPC client and service, parsing)
+};
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -132,8 +214,9 @@ int main(int argc, char** argv) {
   for (int f = 0; f < features; ++f) field_list += ", f" + std::to_string(f);
 
   // indexed = false: the baseline the issue names (a plain table, one column per field).
-  // indexed = true: context only, the same table plus the four indexes labeling.items has
-  // (id primary key, unique (project, external id), the two hand-out indexes).
+  // indexed = true: context only, the same table plus the indexes labeling.items has
+  // (migration 0005): id primary key, unique (project, external id COLLATE "C"), the
+  // claim index of unlabeled items, the (here empty) index of labeled items.
   auto run_psql = [&](int run, bool indexed) {
     const std::string table = (indexed ? "indexed_" : "plain_") + std::to_string(run);
     {
@@ -144,27 +227,32 @@ int main(int argc, char** argv) {
                 " (item_id bigserial PRIMARY KEY, project_id int8 NOT NULL DEFAULT 1, "
                 "status text NOT NULL DEFAULT 'unlabeled', " +
                 cols + ", UNIQUE (project_id, id))");
+        tx.exec("ALTER TABLE public." + table + " ALTER COLUMN id TYPE text COLLATE \"C\"");
         tx.exec("CREATE INDEX ON public." + table +
-                " (project_id, item_id) WHERE status = "
-                "'unlabeled'");
-        tx.exec("CREATE INDEX ON public." + table + " (project_id, status, item_id)");
+                " (project_id, (item_id + 0)) WHERE status = 'unlabeled'");
+        tx.exec("CREATE INDEX ON public." + table +
+                " (project_id, item_id) WHERE status = 'labeled'");
       } else {
         tx.exec("CREATE TABLE public." + table + " (" + cols + ")");
       }
     }
-    const std::string cmd = "psql -q -X -v ON_ERROR_STOP=1 '" + url + "' -c \"\\copy public." +
-                            table + " (" + field_list + ") FROM '" + csv_path +
-                            "' WITH (FORMAT csv, HEADER true)\"";
+    const std::string app = "bench_" + table;
+    const std::string cmd = "PGAPPNAME=" + app + " psql -q -X -v ON_ERROR_STOP=1 '" + url +
+                            "' -c \"\\copy public." + table + " (" + field_list + ") FROM '" +
+                            csv_path + "' WITH (FORMAT csv, HEADER true)\"";
+    BackendCpu backend(url, app);
+    const double client0 = ChildrenCpuSeconds(RUSAGE_CHILDREN);
     const auto t0 = Clock::now();
     const int rc = std::system(cmd.c_str());
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    const Cpu cpu{backend.Seconds(), ChildrenCpuSeconds(RUSAGE_CHILDREN) - client0};
     if (rc != 0) throw std::runtime_error("psql \\copy failed");
     pqxx::connection c(url);
     pqxx::nontransaction tx(c);
     const auto n = tx.exec("SELECT count(*) FROM public." + table)[0][0].as<int64_t>();
     if (n != rows) throw std::runtime_error("psql loaded " + std::to_string(n) + " rows");
     tx.exec("DROP TABLE public." + table);
-    return secs;
+    return std::make_pair(secs, cpu);
   };
 
   auto run_ingest = [&](int run) {
@@ -179,6 +267,9 @@ int main(int argc, char** argv) {
                     .as<int64_t>();
       tx.commit();
     }
+    pqxx::connection watch(url);
+    const auto backends0 = BackendsCpu(watch);
+    const double self0 = ChildrenCpuSeconds(RUSAGE_SELF);
     const auto t0 = Clock::now();
     grpc::ClientContext ctx;
     v1::UploadResponse resp;
@@ -207,6 +298,11 @@ int main(int argc, char** argv) {
     writer->WritesDone();
     const grpc::Status st = writer->Finish();
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    Cpu cpu{0, ChildrenCpuSeconds(RUSAGE_SELF) - self0};
+    for (const auto& [pid, s] : BackendsCpu(watch)) {
+      const auto before = backends0.find(pid);
+      cpu.backend += s - (before == backends0.end() ? 0 : before->second);
+    }
     if (!st.ok()) throw std::runtime_error("upload failed: " + st.error_message());
     if (resp.items_inserted() != rows) {
       throw std::runtime_error("upload inserted " + std::to_string(resp.items_inserted()));
@@ -215,7 +311,7 @@ int main(int argc, char** argv) {
     pqxx::connection c(url);
     pqxx::nontransaction tx(c);
     tx.exec("TRUNCATE labeling.items CASCADE");
-    return secs;
+    return std::make_pair(secs, cpu);
   };
 
   std::cout << "workload: " << rows << " CSV rows x " << features << " features ("
@@ -225,8 +321,9 @@ int main(int argc, char** argv) {
                "validate, binary COPY into labeling.items (a fresh project: the direct path)\n"
             << "baseline: psql \\copy (FORMAT csv) into a plain table, one column per field\n";
   std::vector<double> psql_s, ingest_s, indexed_s;
+  std::vector<double> psql_be, psql_cl, ingest_be, ingest_cl, indexed_be;
   for (int run = 0; run < runs; ++run) {
-    double p = 0, g = 0, x = 0;
+    std::pair<double, Cpu> p, g, x;
     if (run % 2 == 0) {
       p = run_psql(run, false);
       g = run_ingest(run);
@@ -236,13 +333,20 @@ int main(int argc, char** argv) {
       g = run_ingest(run);
       p = run_psql(run, false);
     }
-    psql_s.push_back(p);
-    ingest_s.push_back(g);
-    indexed_s.push_back(x);
+    psql_s.push_back(p.first);
+    ingest_s.push_back(g.first);
+    indexed_s.push_back(x.first);
+    psql_be.push_back(p.second.backend);
+    psql_cl.push_back(p.second.client);
+    ingest_be.push_back(g.second.backend);
+    ingest_cl.push_back(g.second.client);
+    indexed_be.push_back(x.second.backend);
     std::printf(
-        "run %d: psql \\copy plain %.2f s (%.0f rows/s), ingest %.2f s (%.0f rows/s), "
-        "psql \\copy indexed %.2f s (%.0f rows/s)\n",
-        run, p, rows / p, g, rows / g, x, rows / x);
+        "run %d: psql \\copy plain %.2f s (%.0f rows/s; CPU backend %.2f s, psql %.2f s), "
+        "ingest %.2f s (%.0f rows/s; CPU backend %.2f s, client+service %.2f s), "
+        "psql \\copy indexed %.2f s (%.0f rows/s; CPU backend %.2f s)\n",
+        run, p.first, rows / p.first, p.second.backend, p.second.client, g.first, rows / g.first,
+        g.second.backend, g.second.client, x.first, rows / x.first, x.second.backend);
     std::fflush(stdout);
   }
   const double mp = Median(psql_s), mg = Median(ingest_s), mx = Median(indexed_s);
@@ -250,6 +354,11 @@ int main(int argc, char** argv) {
       "median: psql \\copy plain %.0f rows/s, ingest %.0f rows/s, ratio %.2f (goal >= "
       "0.70); psql \\copy into a table with items' indexes %.0f rows/s, ratio %.2f\n",
       rows / mp, rows / mg, mp / mg, rows / mx, mx / mg);
+  std::printf(
+      "median CPU: psql \\copy plain backend %.2f s + psql %.2f s; ingest backend %.2f s + "
+      "client and service %.2f s; backend ratio %.2f\n",
+      Median(psql_be), Median(psql_cl), Median(ingest_be), Median(ingest_cl),
+      Median(psql_be) / Median(ingest_be));
   server->Shutdown();
   return 0;
 }

@@ -105,7 +105,9 @@ void DeclareIngestSettings(config::Settings& s) {
            "rejected rows listed in an upload's answer", 1, 1000000);
   s.AddInt("ingest-copy-buffer-bytes", d.copy_buffer_bytes, "COPY data sent per round", 4096,
            int64_t{1} << 30);
-  s.AddString("ingest-spool-dir", d.spool_dir, "where zip uploads are spooled while read");
+  s.AddString("ingest-spool-dir", d.spool_dir,
+              "where zip uploads, and the COPY data of uploads into projects without items, "
+              "are spooled (unlinked temporary files)");
   s.AddInt("ingest-max-concurrent-uploads", d.max_concurrent_uploads,
            "uploads running at once (each holds a database connection); more get "
            "RESOURCE_EXHAUSTED",

@@ -21,7 +21,7 @@ struct IngestOptions {
   int histogram_bins = 8;                        // colour histogram bins per channel
   int max_rejects_listed = 1000;                 // rejected rows returned in a response
   int64_t copy_buffer_bytes = int64_t{1} << 20;  // COPY data sent per round
-  std::string spool_dir = "/tmp";                // zip uploads are spooled here
+  std::string spool_dir = "/tmp";  // zip uploads, direct COPY data (ingestor.hpp) spooled here
   int max_concurrent_uploads = 2;  // each holds a pooled connection for its whole duration
 };
 
