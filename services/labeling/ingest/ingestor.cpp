@@ -36,8 +36,9 @@ constexpr const char* kDirectTarget =
     "labeling.items (project_id, external_id, sample_ts, text_payload, row_payload, image, "
     "image_format, features)";
 constexpr int16_t kDirectColumns = 8;
-// Where a direct COPY that met an existing external id is loaded again: the same columns,
-// so that its spooled data fits as it is; kInsertPlain reads either staging table.
+// The staging table of rows encoded for kDirectTarget: those of a direct COPY that met an
+// existing external id (its spooled data fits as it is) and those of an upload into a
+// project whose items they repeat (ChooseTarget). kInsertPlain reads either staging table.
 constexpr const char* kCreateDirectStage =
     "CREATE TEMP TABLE ingest_stage (project_id int8, external_id text, sample_ts timestamptz, "
     "text_payload text, row_payload jsonb, image bytea, image_format text, features real[]) "
@@ -90,6 +91,21 @@ constexpr const char* kBumpLabeledCount =
     "INSERT INTO labeling.label_counts AS lc (project_id, shard, labeled) "
     "VALUES ($1, pg_backend_pid() % 256, $2) ON CONFLICT (project_id, shard) "
     "DO UPDATE SET labeled = lc.labeled + EXCLUDED.labeled";
+
+std::string TextArrayLiteral(const std::vector<std::string>& values) {
+  std::string s = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) s.push_back(',');
+    s.push_back('"');
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') s.push_back('\\');
+      s.push_back(c);
+    }
+    s.push_back('"');
+  }
+  s.push_back('}');
+  return s;
+}
 
 std::string Where(int64_t line, const std::string& entry) {
   return entry.empty() ? "line " + std::to_string(line) : "entry '" + entry + "'";
@@ -182,8 +198,13 @@ class Session final : public UploadSession {
     if (zip) {
       tx_->exec(kCreateStage);
       spool_ = std::make_unique<Spool>(options_.spool_dir);
-    } else if (m.label.empty() && ProjectHasNoItems()) {
-      StartDirectCopy();
+    } else if (m.label.empty()) {
+      direct_layout_ = true;
+      if (ProjectHasNoItems()) {
+        StartDirectCopy();
+      } else {
+        pending_ = std::make_unique<CopyEncoder>();
+      }
     } else {
       tx_->exec(kCreateStage);
       StartCopy();
@@ -315,9 +336,33 @@ class Session final : public UploadSession {
         *tx_, kDirectTarget, static_cast<size_t>(options_.copy_buffer_bytes), copy_spool_->fd());
   }
 
+  // Into a project that has items, the rows of the first COPY buffer decide: when none
+  // of their external ids is stored yet the upload brings new items and goes straight
+  // into items, as into an empty project; otherwise (a file uploaded again) staging and
+  // ON CONFLICT from the start.
+  void ChooseTarget() {
+    const bool seen = tx_->exec_params(
+                             "SELECT EXISTS (SELECT 1 FROM labeling.items WHERE project_id = $1 "
+                             "AND external_id = ANY ($2::text[]))",
+                             project_.id, TextArrayLiteral(pending_ids_))[0][0]
+                          .as<bool>();
+    if (seen) {
+      tx_->exec(kCreateDirectStage);
+      StartCopy();
+      insert_on_conflict_ = true;
+    } else {
+      StartDirectCopy();
+    }
+    copy_->encoder() = std::move(*pending_);  // (both begin with the COPY header)
+    pending_.reset();
+    pending_ids_.clear();
+    copy_->MaybeFlush();
+  }
+
   // Ends the COPY. A direct COPY that met an existing external id is undone and its
   // spooled data loaded into a staging table instead, for INSERT ... ON CONFLICT.
   void FinishCopy() {
+    if (pending_) ChooseTarget();
     if (!direct_) {
       copy_->End();
       copy_.reset();
@@ -334,7 +379,7 @@ class Session final : public UploadSession {
       spdlog::debug("upload into project {}: an external id is already there, staging instead",
                     spec_.project_id);
       direct_ = false;
-      staged_after_conflict_ = true;
+      insert_on_conflict_ = true;
       tx_->exec(kCreateDirectStage);
       CopyStream::Replay(*tx_, "pg_temp.ingest_stage", copy_spool_->fd());
     }
@@ -398,8 +443,8 @@ class Session final : public UploadSession {
     // In all-or-nothing mode nothing is kept after a reject: stop sending rows.
     if (spec_.mode == Mode::kAllOrNothing && result_.rows_rejected > 0) return "";
 
-    CopyEncoder& enc = copy_->encoder();
-    if (direct_) {
+    CopyEncoder& enc = pending_ ? *pending_ : copy_->encoder();
+    if (direct_layout_) {
       enc.BeginTuple(kDirectColumns);
       enc.Int64(project_.id);
     } else {
@@ -427,13 +472,20 @@ class Session final : public UploadSession {
       enc.Null();
     }
     enc.FloatArray(*features);
-    if (!direct_) {  // (direct: no label column is mapped)
+    if (!direct_layout_) {  // (direct: no label column is mapped)
       if (!row.labels.empty())
         enc.TextArray(row.labels);
       else
         enc.Null();
     }
-    copy_->MaybeFlush();
+    if (pending_) {
+      pending_ids_.emplace_back(row.external_id);
+      if (pending_->buffer().size() >= static_cast<size_t>(options_.copy_buffer_bytes)) {
+        ChooseTarget();
+      }
+    } else {
+      copy_->MaybeFlush();
+    }
     return "";
   }
 
@@ -919,7 +971,7 @@ class Session final : public UploadSession {
       }
     } else if (direct_) {
       result_.items_inserted = direct_rows_;
-    } else if (staged_after_conflict_) {
+    } else if (insert_on_conflict_) {
       result_.items_inserted =
           static_cast<int64_t>(tx_->exec_params(kInsertPlain, project_.id).affected_rows());
     } else {
@@ -966,10 +1018,13 @@ class Session final : public UploadSession {
   pg::Pool::Lease lease_;
   std::unique_ptr<pqxx::work> tx_;
   std::unique_ptr<CopyStream> copy_;
-  bool direct_ = false;                 // copy_ goes into labeling.items
-  std::unique_ptr<Spool> copy_spool_;   // what a direct COPY sent
-  int64_t direct_rows_ = 0;             // rows a finished direct COPY stored
-  bool staged_after_conflict_ = false;  // the direct COPY fell back to staging
+  bool direct_layout_ = false;            // rows encoded as kDirectTarget's columns
+  bool direct_ = false;                   // copy_ goes into labeling.items
+  std::unique_ptr<Spool> copy_spool_;     // what a direct COPY sent
+  int64_t direct_rows_ = 0;               // rows a finished direct COPY stored
+  bool insert_on_conflict_ = false;       // staged rows of the direct layout: ON CONFLICT
+  std::unique_ptr<CopyEncoder> pending_;  // rows encoded before ChooseTarget
+  std::vector<std::string> pending_ids_;  // their external ids
   ProjectInfo project_;
   ImageFeatureSpec image_spec_;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
@@ -1040,21 +1095,6 @@ std::string FloatArrayLiteral(const std::vector<float>& values) {
     if (i > 0) s.push_back(',');
     auto [p, ec] = std::to_chars(buf, buf + sizeof buf, values[i]);
     s.append(buf, p);
-  }
-  s.push_back('}');
-  return s;
-}
-
-std::string TextArrayLiteral(const std::vector<std::string>& values) {
-  std::string s = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) s.push_back(',');
-    s.push_back('"');
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') s.push_back('\\');
-      s.push_back(c);
-    }
-    s.push_back('"');
   }
   s.push_back('}');
   return s;

@@ -2,12 +2,13 @@
 // JSON Lines, zip of images) parsed chunk by chunk, validated, feature-extracted and
 // bulk-loaded with binary COPY, in one transaction; and the single-item push.
 //
-// Where the rows go: an upload without a label column into a project that has no items
-// yet is COPYed straight into labeling.items (in a savepoint; the data sent is spooled to
-// a temporary file). Everything else, and a direct COPY that meets an external id already
-// stored (a duplicate in the file, a concurrent upload), goes into a temporary staging
-// table and then into labeling.items with INSERT ... ON CONFLICT DO NOTHING (idempotent by
-// external id, the first row of a duplicated id wins).
+// Where the rows go: an upload without a label column into a project that has no items,
+// or whose first COPY buffer of rows (1 MiB) holds no external id the project already
+// has, is COPYed straight into labeling.items (in a savepoint; the data sent is spooled
+// to a temporary file). Everything else, and a direct COPY that meets an external id
+// already stored (a duplicate in the file, a concurrent upload), goes into a temporary
+// staging table and then into labeling.items with INSERT ... ON CONFLICT DO NOTHING
+// (idempotent by external id, the first row of a duplicated id wins).
 //
 //   Ingestor ingestor(pool, options);
 //   std::unique_ptr<UploadSession> s;

@@ -99,6 +99,35 @@ TEST_F(IngestTest, CsvUploadMeetingAnItemStoredMeanwhileKeepsIt) {
             "3");
 }
 
+// Into a project that has items, the first COPY buffer decides: new external ids go
+// straight into items (and one met later falls back to ON CONFLICT), a file uploaded
+// again goes through staging from the start. The outcome is the same either way.
+TEST_F(IngestTest, CsvUploadsIntoAProjectWithItemsAddOnlyNewIds) {
+  options_.copy_buffer_bytes = 4096;  // the minimum: one buffer of about 60 rows
+  const int64_t p = CreateProject("tabular");
+  std::string first = "id,ts,f1,f2,f3\n", second = "id,ts,f1,f2,f3\n";
+  for (int i = 0; i < 300; ++i) first += "old-" + std::to_string(i) + ",,1,1,1\n";
+  for (int i = 0; i < 300; ++i) second += "new-" + std::to_string(i) + ",,2,2,2\n";
+  second += "old-7,,2,2,2\n";  // after the first buffer: the direct COPY meets it
+  UploadResult r1, r2, r3;
+  ASSERT_TRUE(UploadCsv(p, first, &r1).ok());
+  EXPECT_EQ(r1.items_inserted, 300);
+  Status st = UploadCsv(p, second, &r2, Mode::kAllOrNothing);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(r2.items_inserted, 300);
+  EXPECT_EQ(r2.duplicates, 1);
+  st = UploadCsv(p, second, &r3, Mode::kAllOrNothing, 100);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(r3.items_inserted, 0);
+  EXPECT_EQ(r3.duplicates, 301);
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items"), 600);
+  EXPECT_EQ(Scalar("SELECT features::text FROM labeling.items WHERE external_id = 'old-7'"),
+            "{1,1,1}");
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items WHERE external_id LIKE 'new-%' AND "
+                  "features = '{2,2,2}'"),
+            300);
+}
+
 // Items carry no foreign key to their project (migration 0005); a project that has
 // items cannot be deleted all the same.
 TEST_F(IngestTest, AProjectWithItemsCannotBeDeleted) {
