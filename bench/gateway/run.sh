@@ -3,6 +3,10 @@
 # a project with enough items for every claim, then gateway_bench (direct vs gateway).
 #
 #   bench/gateway/run.sh [BUILD_DIR] [-- gateway_bench options, e.g. --clients 64 --seconds 5]
+#
+# gateway_bench options: --clients N, --seconds S, --runs R, --paced-fraction F (paced
+# latency runs at F × the direct closed-loop throughput; 0 = none), --targets
+# direct,grpc,http, --works read,cycle.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${1:-$ROOT/build}"
