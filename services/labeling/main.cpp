@@ -29,12 +29,25 @@ int main(int argc, char** argv) {
   s.AddInt("ranking-retry-ms", 2000,
            "after a ranking failure, hand out oldest-first this long before asking again", 0,
            600000);
+  s.AddInt("claim-pool-size", 4,
+           "PostgreSQL connections for ClaimNext alone, besides pg-pool-size, so that claims "
+           "never wait behind submits for a connection",
+           1, 1000);
+  s.AddInt("claim-rescan-ms", 10000,
+           "how often the oldest-first walk starts again from a project's first item (items "
+           "committed late with ids below the frontier wait at most this long)",
+           0, 3600000);
   labeling::ingest::DeclareIngestSettings(s);
   if (auto code = runtime.Init(argc, argv)) return *code;
 
   labeling::storage::ProjectStore projects(runtime.pool());
-  labeling::storage::AssignmentStore assignments(runtime.pool(),
-                                                 static_cast<int>(s.GetInt("lease-seconds")));
+  pg::PoolOptions claim_options = runtime.pool().options();
+  claim_options.size = static_cast<int>(s.GetInt("claim-pool-size"));
+  claim_options.application_name += "-claims";
+  pg::Pool claim_pool(claim_options);
+  labeling::storage::AssignmentStore assignments(
+      runtime.pool(), claim_pool, static_cast<int>(s.GetInt("lease-seconds")),
+      std::chrono::milliseconds(s.GetInt("claim-rescan-ms")));
   labeling::storage::QueryStore queries(runtime.pool());
   labeling::RankingClient ranking(s.GetString("ranking-addr"),
                                   std::chrono::milliseconds(s.GetInt("ranking-deadline-ms")),

@@ -19,7 +19,7 @@ std::string Epoch(const std::string& column) {
 }
 
 // Why a token has no live lease row on the item: ended (and how), or never existed.
-Error MissingLease(pqxx::work& tx, int64_t item_id, const std::string& token) {
+Error MissingLease(pqxx::transaction_base& tx, int64_t item_id, const std::string& token) {
   auto r = tx.exec_prepared("ll_token_history", item_id, token);
   if (r.empty()) {
     return NotFound("lease_token: no lease with this token on item " + std::to_string(item_id));
@@ -49,12 +49,14 @@ std::vector<std::vector<std::string>> ParseOtherLabels(const std::string& json) 
 
 }  // namespace
 
-AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
-    : pool_(pool), lease_seconds_(lease_seconds) {
-  pool_.Prepare("ll_claim", "SELECT item_id, token::text, " + Epoch("claimed_at") + ", " +
-                                Epoch("expires_at") +
-                                ", already_held, ranked "
-                                "FROM labeling.claim_items($1, $2, $3, $4, $5::bigint[])");
+AssignmentStore::AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease_seconds,
+                                 std::chrono::milliseconds rescan)
+    : pool_(pool), claim_pool_(claim_pool), lease_seconds_(lease_seconds), rescan_(rescan) {
+  claim_pool_.Prepare("ll_claim",
+                      "SELECT item_id, token::text, " + Epoch("claimed_at") + ", " +
+                          Epoch("expires_at") +
+                          ", already_held, ranked, frontier "
+                          "FROM labeling.claim_items($1, $2, $3, $4, $5::bigint[], $6)");
   // Locks the item row (every writer of an item's leases and labels does), and holds
   // the project's class lock shared so UpdateProject cannot drop a class meanwhile.
   pool_.Prepare("ll_lock_item_for_label",
@@ -64,12 +66,18 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
                 "FROM labeling.items i JOIN labeling.projects p ON p.id = i.project_id "
                 "WHERE i.id = $1 FOR UPDATE OF i");
   pool_.Prepare("ll_lock_item", "SELECT project_id FROM labeling.items WHERE id = $1 FOR UPDATE");
+  // The whole submit of an item's first label, in one round trip (migration 0004).
+  pool_.Prepare("ll_submit",
+                "SELECT outcome, project_id, annotator, array_to_json(classes)::text, "
+                "judgements, item_status, labeled_count, label_kind, "
+                "array_to_json(schema_classes)::text "
+                "FROM labeling.submit_label($1, $2::uuid, $3, $4::text[], $5, $6)");
   // A new statement after the lock: a fresh snapshot that sees every committed lease.
+  // A lease row still there means nobody claimed the item since it expired (a claim
+  // ends the expired leases of the items it takes).
   pool_.Prepare(
       "ll_lease_state",
-      "SELECT l.annotator, l.expires_at > clock_timestamp(), "
-      "EXISTS (SELECT 1 FROM labeling.lease_history h WHERE h.item_id = $1 "
-      "        AND h.annotator <> l.annotator AND h.claimed_at > l.expires_at), "
+      "SELECT l.annotator, "
       "(SELECT coalesce(json_agg(json_build_object('a', o.annotator, 'c', o.classes)), "
       "'[]')::text FROM labeling.labels o WHERE o.item_id = $1 AND o.annotator <> l.annotator), "
       "EXISTS (SELECT 1 FROM labeling.labels m WHERE m.item_id = $1 AND m.annotator = "
@@ -99,9 +107,10 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
       "hist AS (INSERT INTO labeling.label_history (item_id, project_id, annotator, "
       "  old_classes, new_classes) SELECT $1, $2, $3, old.classes, $4::text[] FROM old), "
       "del AS (DELETE FROM labeling.leases WHERE item_id = $1 AND token = NULLIF($6, '')::uuid "
-      "  RETURNING 1), "
-      "lh AS (UPDATE labeling.lease_history SET ended_at = clock_timestamp(), "
-      "  outcome = 'submitted' WHERE item_id = $1 AND token = NULLIF($6, '')::uuid RETURNING 1), "
+      "  RETURNING item_id, project_id, annotator, token, claimed_at, expires_at), "
+      "lh AS (INSERT INTO labeling.lease_history (item_id, project_id, annotator, token, "
+      "  claimed_at, expires_at, ended_at, outcome) SELECT item_id, project_id, annotator, "
+      "  token, claimed_at, expires_at, clock_timestamp(), 'submitted' FROM del), "
       "upd AS (UPDATE labeling.items SET judgements = $7, status = $8, "
       "  consensus = $9::text[], consensus_tie = $10 WHERE id = $1 RETURNING 1), "
       "cnt AS (INSERT INTO labeling.label_counts AS lc (project_id, shard, labeled) "
@@ -112,10 +121,12 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
       "(SELECT count(*) FROM upd), (SELECT count(*) FROM cnt)");
   pool_.Prepare("ll_end_lease",
                 "WITH del AS (DELETE FROM labeling.leases WHERE item_id = $1 AND token = "
-                "$2::uuid RETURNING annotator, project_id), "
-                "lh AS (UPDATE labeling.lease_history SET ended_at = clock_timestamp(), "
-                "outcome = $3 WHERE item_id = $1 AND token = $2::uuid AND EXISTS (SELECT 1 "
-                "FROM del) RETURNING 1) "
+                "$2::uuid RETURNING item_id, project_id, annotator, token, claimed_at, "
+                "expires_at), "
+                "lh AS (INSERT INTO labeling.lease_history (item_id, project_id, annotator, "
+                "token, claimed_at, expires_at, ended_at, outcome) SELECT item_id, project_id, "
+                "annotator, token, claimed_at, expires_at, clock_timestamp(), $3 FROM del "
+                "RETURNING 1) "
                 "SELECT annotator, project_id, (SELECT count(*) FROM lh) FROM del");
   pool_.Prepare("ll_skip",
                 "INSERT INTO labeling.skips (item_id, project_id, annotator, reason) "
@@ -123,32 +134,57 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, int lease_seconds)
   pool_.Prepare("ll_renew",
                 "WITH u AS (UPDATE labeling.leases SET expires_at = clock_timestamp() + "
                 "make_interval(secs => $3::double precision) WHERE item_id = $1 AND token = "
-                "$2::uuid RETURNING annotator, claimed_at, expires_at), "
-                "h AS (UPDATE labeling.lease_history hh SET expires_at = u.expires_at FROM u "
-                "WHERE hh.item_id = $1 AND hh.token = $2::uuid RETURNING 1) "
+                "$2::uuid RETURNING annotator, claimed_at, expires_at) "
                 "SELECT annotator, " +
-                    Epoch("claimed_at") + ", " + Epoch("expires_at") +
-                    ", (SELECT count(*) FROM h) FROM u");
+                    Epoch("claimed_at") + ", " + Epoch("expires_at") + " FROM u");
 }
 
 Outcome<std::vector<LeaseRecord>> AssignmentStore::Claim(int64_t project_id,
                                                          const std::string& annotator, int n,
                                                          const std::vector<int64_t>& ranked) {
-  return Guarded<std::vector<LeaseRecord>>(pool_, "ClaimNext", [&](pqxx::connection& c) {
+  const int64_t from = FrontierFor(project_id);
+  int64_t frontier = 0;
+  auto out = Guarded<std::vector<LeaseRecord>>(claim_pool_, "ClaimNext", [&](pqxx::connection& c) {
     // One statement in autocommit: the function is the whole (short) transaction.
     pqxx::nontransaction tx(c);
     const std::string ranked_array = IntArray(ranked);
     auto r = tx.exec_prepared("ll_claim", project_id, annotator, n, lease_seconds_,
-                              ranked.empty() ? nullptr : ranked_array.c_str());
-    std::vector<LeaseRecord> out;
-    out.reserve(r.size());
+                              ranked.empty() ? nullptr : ranked_array.c_str(), from);
+    std::vector<LeaseRecord> leases;
+    leases.reserve(r.size());
     for (const auto& row : r) {
-      out.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), annotator,
-                     row[2].as<int64_t>(), row[3].as<int64_t>(), row[4].as<bool>(),
-                     row[5].as<bool>()});
+      if (row[0].is_null()) {  // the last row: the frontier
+        if (!row[6].is_null()) frontier = row[6].as<int64_t>();
+        continue;
+      }
+      leases.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), annotator,
+                        row[2].as<int64_t>(), row[3].as<int64_t>(), row[4].as<bool>(),
+                        row[5].as<bool>()});
     }
-    return Outcome<std::vector<LeaseRecord>>(std::move(out));
+    return Outcome<std::vector<LeaseRecord>>(std::move(leases));
   });
+  if (out.ok()) LearnFrontier(project_id, frontier);
+  return out;
+}
+
+int64_t AssignmentStore::FrontierFor(int64_t project_id) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(frontier_mu_);
+  // A bound on memory; a forgotten project only walks from its start once.
+  if (frontiers_.size() > 100000) frontiers_.clear();
+  auto& f = frontiers_[project_id];
+  if (now >= f.rescan_at) {
+    f.rescan_at = now + rescan_;
+    return 0;
+  }
+  return f.next_id;
+}
+
+void AssignmentStore::LearnFrontier(int64_t project_id, int64_t frontier) {
+  std::lock_guard lock(frontier_mu_);
+  auto& f = frontiers_[project_id];
+  // Every frontier a claim returns is valid (labeled is final), so the highest one wins.
+  f.next_id = std::max(f.next_id, frontier);
 }
 
 Outcome<LeaseRecord> AssignmentStore::Renew(int64_t item_id, const std::string& token) {
@@ -159,10 +195,6 @@ Outcome<LeaseRecord> AssignmentStore::Renew(int64_t item_id, const std::string& 
     }
     auto st = tx.exec_prepared("ll_lease_state", item_id, token);
     if (st.empty()) return Outcome<LeaseRecord>(MissingLease(tx, item_id, token));
-    if (!st[0][1].as<bool>() && st[0][2].as<bool>()) {
-      return Outcome<LeaseRecord>(FailedPrecondition(
-          "lease_token: the lease expired and another annotator has claimed the item since"));
-    }
     auto r = tx.exec_prepared1("ll_renew", item_id, token, lease_seconds_);
     tx.commit();
     return Outcome<LeaseRecord>(LeaseRecord{item_id, token, r[0].as<std::string>(),
@@ -198,8 +230,46 @@ Outcome<bool> AssignmentStore::Skip(int64_t item_id, const std::string& token,
   return EndLease(item_id, token, "skipped", &reason);
 }
 
-Outcome<SubmitResult> AssignmentStore::Submit(const SubmitInput& input) {
-  return Write(input, true);
+Outcome<SubmitResult> AssignmentStore::Submit(const SubmitInput& in) {
+  using Result = Outcome<SubmitResult>;
+  bool others = false;
+  auto first = Guarded<SubmitResult>(pool_, "SubmitLabel", [&](pqxx::connection& c) -> Result {
+    // One statement in autocommit: submit_label is the whole transaction.
+    pqxx::nontransaction tx(c);
+    auto r = tx.exec_prepared1("ll_submit", in.item_id, in.lease_token, in.annotator,
+                               TextArray(in.classes), in.seconds_spent, kClassLockBase);
+    const std::string outcome = r[0].as<std::string>();
+    if (outcome == "no_lease") return MissingLease(tx, in.item_id, in.lease_token);
+    if (outcome == "invalid") {
+      LabelSchema schema;
+      schema.kind = ParseLabelKind(r[7].as<std::string>()).value_or(LabelKind::kSingle);
+      schema.classes = JsonStrings(r[8]);
+      auto check = CheckLabel(schema, in.classes);
+      if (!check.ok()) return InvalidArgument(check.error);
+      spdlog::error("SubmitLabel: submit_label refused classes CheckLabel accepts (item {})",
+                    in.item_id);
+      return Error{ErrorKind::kInternal, "SubmitLabel: internal error"};
+    }
+    if (outcome == "others") {
+      others = true;
+      return SubmitResult{};
+    }
+    SubmitResult res;
+    res.project_id = r[1].as<int64_t>();
+    res.item_id = in.item_id;
+    res.annotator = r[2].as<std::string>();
+    res.classes = JsonStrings(r[3]);
+    res.judgements = r[4].as<int>();
+    res.item_status = r[5].as<std::string>();
+    res.item_labeled = res.item_status == "labeled";
+    // The only label of the item is its consensus (MajorityVote of one label).
+    if (res.item_labeled) res.consensus = res.classes;
+    res.labeled_count = r[6].as<int64_t>();
+    return res;
+  });
+  // Other labels on the item: the consensus is computed here, under the item lock.
+  if (others) return Write(in, true);
+  return first;
 }
 
 Outcome<SubmitResult> AssignmentStore::Relabel(const SubmitInput& input) {
@@ -235,13 +305,8 @@ Outcome<SubmitResult> AssignmentStore::Write(const SubmitInput& in, bool with_le
           if (!in.annotator.empty() && in.annotator != res.annotator) {
             return FailedPrecondition("annotator: the lease belongs to another annotator");
           }
-          if (!st[0][1].as<bool>() && st[0][2].as<bool>()) {
-            return FailedPrecondition(
-                "lease_token: the lease expired and another annotator has claimed the item "
-                "since; the label was not stored (claim a new item)");
-          }
-          others_json = st[0][3].as<std::string>();
-          mine = st[0][4].as<bool>();
+          others_json = st[0][1].as<std::string>();
+          mine = st[0][2].as<bool>();
         } else {
           res.annotator = in.annotator;
           auto st = tx.exec_prepared1("ll_relabel_state", in.item_id, in.annotator);

@@ -1,11 +1,16 @@
 // Leases and labels in PostgreSQL: claiming items (the claim_items function of
-// migration 0003), renewing, releasing and skipping leases, and submitting labels
-// with their consensus. Each operation is one short transaction; exclusivity rests on
-// the item row lock every writer of an item's leases and labels takes.
+// migration 0004), renewing, releasing and skipping leases, and submitting labels
+// with their consensus (submit_label of 0004 when the label is the item's first). Each
+// operation is one short transaction; exclusivity rests on the item row lock every
+// writer of an item's leases and labels takes. Claims run on a pool of their own so
+// that they never wait for a connection behind submits.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/pg/pool.hpp"
@@ -47,8 +52,12 @@ struct SubmitResult {
 
 class AssignmentStore {
  public:
-  // Registers the prepared statements on the pool (call before serving).
-  AssignmentStore(pg::Pool& pool, int lease_seconds);
+  // Registers the prepared statements on the pools (call before serving). claim_pool
+  // serves ClaimNext only (it may be `pool`). The oldest-first walk of a project starts
+  // at the last frontier claim_items returned and from the project's start again every
+  // `rescan` (items committed late below the frontier wait at most that long).
+  AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease_seconds,
+                  std::chrono::milliseconds rescan);
 
   Outcome<std::vector<LeaseRecord>> Claim(int64_t project_id, const std::string& annotator, int n,
                                           const std::vector<int64_t>& ranked);
@@ -64,11 +73,23 @@ class AssignmentStore {
 
  private:
   Outcome<SubmitResult> Write(const SubmitInput& input, bool with_lease);
+  // Where the next oldest-first walk of the project starts, and what a claim learnt.
+  int64_t FrontierFor(int64_t project_id);
+  void LearnFrontier(int64_t project_id, int64_t frontier);
   Outcome<bool> EndLease(int64_t item_id, const std::string& token, const char* outcome,
                          const std::string* skip_reason);
 
+  struct Frontier {
+    int64_t next_id = 0;
+    std::chrono::steady_clock::time_point rescan_at;
+  };
+
   pg::Pool& pool_;
+  pg::Pool& claim_pool_;
   int lease_seconds_;
+  std::chrono::milliseconds rescan_;
+  std::mutex frontier_mu_;
+  std::unordered_map<int64_t, Frontier> frontiers_;
 };
 
 }  // namespace labelloop::labeling::storage

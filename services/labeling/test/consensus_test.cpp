@@ -17,6 +17,23 @@ TEST(Consensus, SingleChoiceMajority) {
   EXPECT_FALSE(one.tie);
 }
 
+// submit_label (migration 0004) stores an item's only label as its consensus: that is
+// what the vote gives for every label CheckLabel accepts (canonical: schema order).
+TEST(Consensus, OneLabelIsItsOwnConsensus) {
+  LabelSchema single{LabelKind::kSingle, {"cat", "dog", "bird"}};
+  LabelSchema multi{LabelKind::kMulti, {"cat", "dog", "bird"}};
+  for (const V& label : {V{"cat"}, V{"bird"}}) {
+    auto c = MajorityVote(single, {label});
+    EXPECT_EQ(c.classes, label);
+    EXPECT_FALSE(c.tie);
+  }
+  for (const V& label : {V{"dog"}, V{"cat", "bird"}, V{"cat", "dog", "bird"}}) {
+    auto c = MajorityVote(multi, {label});
+    EXPECT_EQ(c.classes, label);
+    EXPECT_FALSE(c.tie);
+  }
+}
+
 TEST(Consensus, SingleChoiceTieIsFlaggedAndPicksTheFirstTiedClassOfTheSchema) {
   LabelSchema s{LabelKind::kSingle, {"cat", "dog", "bird"}};
   auto c = MajorityVote(s, {{"bird"}, {"dog"}});
