@@ -98,6 +98,12 @@ bool Server::Start() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options_.keepalive_timeout_ms);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  // The synchronous server hands each call to a polling thread and, by default, lets a
+  // thread exit once two others poll: under many concurrent blocking calls (a handler
+  // waiting for PostgreSQL) every call then creates and destroys a thread. Idle threads
+  // are kept polling instead (they cost a stack each, no CPU).
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              options_.max_idle_threads);
   for (auto* s : services_) builder.RegisterService(s);
   if (registry_ != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;

@@ -26,6 +26,8 @@ struct ServerOptions {
   int keepalive_timeout_ms = 10000;
   int shutdown_grace_ms = 10000;
   int health_interval_ms = 1000;
+  // Handler threads kept waiting for calls rather than exiting (see Start()).
+  int max_idle_threads = 128;
 };
 
 // Blocks SIGTERM and SIGINT in the calling thread and every thread it starts later, so
