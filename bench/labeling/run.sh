@@ -7,7 +7,9 @@
 #   bench/labeling/run.sh [BUILD_DIR]
 #
 # Environment: ITEMS (1000000), CLIENTS (64), DURATION (seconds per run, 20), RUNS (3), POOL (labeling's
-# pg-pool-size, 16), LL_PG_FAST (0: durable PostgreSQL defaults; 1: fsync off).
+# pg-pool-size, 8), CLAIM_POOL (its claim-pool-size, 8), LL_PG_FAST (0: durable PostgreSQL
+# defaults; 1: fsync off). After the runs, one single-annotator run (no queueing) gives
+# the latency of an unloaded cycle.
 # Needs the labelloop-labeling and labeling_bench binaries in BUILD_DIR/bin.
 set -euo pipefail
 
@@ -18,7 +20,8 @@ ITEMS="${ITEMS:-1000000}"
 CLIENTS="${CLIENTS:-64}"
 SECONDS_PER_RUN="${DURATION:-20}"
 RUNS="${RUNS:-3}"
-POOL="${POOL:-16}"
+POOL="${POOL:-8}"
+CLAIM_POOL="${CLAIM_POOL:-8}"
 export LL_PG_FAST="${LL_PG_FAST:-0}"
 
 TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/labelloop-bench-labeling.XXXXXX")"
@@ -43,6 +46,7 @@ pgbench -i -q -s 10 "$URL/pgbench" >/dev/null 2>&1
 GRPC_PORT="$(ll_free_port)"
 "$BUILD_DIR/bin/labelloop-labeling" --pg-url "$URL/labelloop" --redis-port "$REDIS_PORT" \
     --grpc-host 127.0.0.1 --grpc-port "$GRPC_PORT" --metrics-port 0 --pg-pool-size "$POOL" \
+    --claim-pool-size "$CLAIM_POOL" \
     --log-level warn --env-file /dev/null >"$TMP_DIR/labeling.log" 2>&1 &
 SERVICE_PID=$!
 ADDR="127.0.0.1:$GRPC_PORT"
@@ -61,7 +65,7 @@ end=$(date +%s.%N)
 
 echo "# labeling benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), PostgreSQL $(psql -tA "$URL/postgres" -c 'SHOW server_version'), fsync=$(psql -tA "$URL/postgres" -c 'SHOW fsync'), synchronous_commit=$(psql -tA "$URL/postgres" -c 'SHOW synchronous_commit')"
-echo "# workload: project of $ITEMS items (inserted in $(echo "$end - $start" | bc) s), $CLIENTS clients, ${SECONDS_PER_RUN} s per run, $RUNS runs, labeling pg-pool-size $POOL, ranking not running (oldest-first fallback)"
+echo "# workload: project of $ITEMS items (inserted in $(echo "$end - $start" | bc) s), $CLIENTS clients, ${SECONDS_PER_RUN} s per run, $RUNS runs, labeling pg-pool-size $POOL + claim-pool-size $CLAIM_POOL, ranking not running (oldest-first fallback)"
 cycles=()
 tps=()
 for run in $(seq 1 "$RUNS"); do
@@ -70,10 +74,12 @@ for run in $(seq 1 "$RUNS"); do
     tps+=("$t")
     line="$("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" "$CLIENTS" "$SECONDS_PER_RUN" 3)"
     cycles+=("$(echo "$line" | sed -E 's/.*"cycles_per_s":([0-9.]+).*/\1/')")
-    echo "run $run: pgbench -N tps=$t  labeling $line"
+    echo "run $run: pgbench -N tps=$t  labeling $line  load $(cut -d" " -f1 /proc/loadavg)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 mc="$(median "${cycles[@]}")"
 mt="$(median "${tps[@]}")"
+echo "single annotator: $("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" 1 "$SECONDS_PER_RUN" 1)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "median: labeling cycles/s=$mc  pgbench -N tps=$mt  ratio=$(echo "scale=3; $mc / $mt" | bc)  (goal >= 0.4)"
 echo "labeled so far: $(psql -tA "$URL/labelloop" -c "SELECT count(*) FROM labeling.items WHERE status = 'labeled'") of $ITEMS"

@@ -4,11 +4,14 @@
 --    released, skipped, expired), with claimed_at and ended_at: a claim no longer inserts
 --    a history row that the submit then updates. Live leases are the rows of `leases`.
 -- 2. claim_items takes a frontier: an item id below which every item of the project was
---    seen labeled (labeled is final). The oldest-first walk starts there instead of at the
---    project's first item, so it no longer steps over the index entries of every item
---    labeled so far (they stay in items_claim_idx until VACUUM). The caller keeps the
---    frontier (the function returns it) and starts again from 0 now and then, for items
---    committed late with ids below it (two concurrent uploads into one project).
+--    seen settled: labeled (final) or, with judgements_per_item = 1, under a live lease.
+--    The oldest-first walk starts there instead of at the project's first item, so it no
+--    longer steps over the index entries of every item labeled so far (they stay in
+--    items_claim_idx until VACUUM) nor over every item under lease. The caller keeps the
+--    frontier (the function returns it with the earliest expiry of the leases it stepped
+--    over), lowers it when it releases a lease, and starts again from 0 when such a lease
+--    expires and now and then, for items committed late with ids below it (two concurrent
+--    uploads into one project) and for leases another replica released.
 -- 3. submit_label does the common submit (no other annotator's label on the item yet) in
 --    one call: lock, lease check, class check, label, lease end, item state, counter.
 
@@ -20,10 +23,17 @@ DROP FUNCTION claim_items(bigint, text, integer, integer, bigint[]);
 -- claim_items(project, annotator, n, lease seconds, ranked candidate ids or NULL, frontier)
 --
 -- As in 0003 (held leases first, then ranked candidates, then oldest-first; candidate rows
--- locked FOR UPDATE SKIP LOCKED and re-checked on a fresh snapshot), with two changes: the
--- oldest-first walk starts at the project's first unlabeled item at or after p_from (from
--- the start when there is none), and the last row returned has item_id NULL and carries
--- that item's id in `frontier` (the next call's p_from; NULL when nothing is unlabeled).
+-- locked FOR UPDATE SKIP LOCKED and re-checked on a fresh snapshot), with these changes:
+-- the oldest-first walk starts at the project's first unsettled item at or after p_from
+-- (from the start when there is none): unlabeled and, when judgements_per_item = 1, not
+-- under a live lease. The last row returned has item_id NULL and carries that item's id
+-- in `frontier` (the next call's p_from; NULL when every item is settled) and, in
+-- `expires_at`, the earliest expiry of the live leases on items between the start of the
+-- walk and the frontier (when one of them expires, its item is unsettled again: walk
+-- from 0). The claim commits asynchronously (synchronous_commit off): a crash may forget
+-- leases granted in its last fraction of a second, and their holders' submits are then
+-- refused; nothing stored durably ever shows an item leased twice. Submits stay
+-- synchronous, and a submit's commit makes the claims before it durable too.
 CREATE FUNCTION claim_items(p_project bigint, p_annotator text, p_n integer,
                             p_lease_seconds integer, p_ranked bigint[], p_from bigint)
 RETURNS TABLE (item_id bigint, token uuid, claimed_at timestamptz, expires_at timestamptz,
@@ -43,26 +53,16 @@ DECLARE
   v_now timestamptz := clock_timestamp();
   v_held integer;
   v_need integer;
+  v_from bigint;
   v_front bigint;
+  v_expiry timestamptz;
   v_seen bigint[] := '{}';
   v_locked bigint[];
   v_one bigint;
   v_final bigint[];
   v_got integer;
 BEGIN
-  -- The frontier: every item below it is labeled (in this statement's snapshot). From
-  -- the project's start when nothing is unlabeled at or after p_from.
-  SELECT p.judgements_per_item, p.status,
-         coalesce((SELECT i.id + 0 FROM labeling.items i
-                   WHERE i.project_id = p_project AND i.status = 'unlabeled'
-                     AND i.id + 0 >= p_from
-                   ORDER BY i.id + 0 LIMIT 1),
-                  CASE WHEN p_from > 0 THEN
-                    (SELECT i.id + 0 FROM labeling.items i
-                     WHERE i.project_id = p_project AND i.status = 'unlabeled'
-                       AND i.id + 0 >= 0
-                     ORDER BY i.id + 0 LIMIT 1) END)
-    INTO v_k, v_status, v_front
+  SELECT p.judgements_per_item, p.status INTO v_k, v_status
   FROM labeling.projects p WHERE p.id = p_project;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'project_id: no project %', p_project USING ERRCODE = 'LL404';
@@ -70,6 +70,25 @@ BEGIN
   IF v_status <> 'active' THEN
     RAISE EXCEPTION 'project % is %: nothing can be claimed', p_project, v_status
       USING ERRCODE = 'LL412';
+  END IF;
+  PERFORM set_config('synchronous_commit', 'off', true);
+
+  -- The frontier: every item below it is settled (in this statement's snapshot). From
+  -- the project's start when nothing is unsettled at or after p_from.
+  v_from := p_from;
+  LOOP
+    SELECT i.id + 0 INTO v_front FROM labeling.items i
+    WHERE i.project_id = p_project AND i.status = 'unlabeled' AND i.id + 0 >= v_from
+      AND (v_k > 1 OR NOT EXISTS (SELECT 1 FROM labeling.leases l
+                                  WHERE l.item_id = i.id AND l.expires_at > v_now))
+    ORDER BY i.id + 0 LIMIT 1;
+    EXIT WHEN v_front IS NOT NULL OR v_from = 0;
+    v_from := 0;
+  END LOOP;
+  IF v_k = 1 THEN
+    SELECT min(l.expires_at) INTO v_expiry FROM labeling.leases l
+    WHERE l.item_id >= v_from AND l.item_id < coalesce(v_front, 9223372036854775807)
+      AND l.project_id = p_project AND l.expires_at > v_now;
   END IF;
 
   RETURN QUERY
@@ -171,7 +190,7 @@ BEGIN
   item_id := NULL;
   token := NULL;
   claimed_at := NULL;
-  expires_at := NULL;
+  expires_at := v_expiry;
   already_held := false;
   ranked := false;
   frontier := v_front;

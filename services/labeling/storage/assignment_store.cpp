@@ -142,19 +142,21 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease
 Outcome<std::vector<LeaseRecord>> AssignmentStore::Claim(int64_t project_id,
                                                          const std::string& annotator, int n,
                                                          const std::vector<int64_t>& ranked) {
-  const int64_t from = FrontierFor(project_id);
+  const FrontierStart start = FrontierFor(project_id);
   int64_t frontier = 0;
+  int64_t earliest_expiry_us = 0;
   auto out = Guarded<std::vector<LeaseRecord>>(claim_pool_, "ClaimNext", [&](pqxx::connection& c) {
     // One statement in autocommit: the function is the whole (short) transaction.
     pqxx::nontransaction tx(c);
     const std::string ranked_array = IntArray(ranked);
     auto r = tx.exec_prepared("ll_claim", project_id, annotator, n, lease_seconds_,
-                              ranked.empty() ? nullptr : ranked_array.c_str(), from);
+                              ranked.empty() ? nullptr : ranked_array.c_str(), start.from);
     std::vector<LeaseRecord> leases;
     leases.reserve(r.size());
     for (const auto& row : r) {
-      if (row[0].is_null()) {  // the last row: the frontier
+      if (row[0].is_null()) {  // the last row: the frontier and the earliest expiry
         if (!row[6].is_null()) frontier = row[6].as<int64_t>();
+        if (!row[3].is_null()) earliest_expiry_us = row[3].as<int64_t>();
         continue;
       }
       leases.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), annotator,
@@ -163,11 +165,11 @@ Outcome<std::vector<LeaseRecord>> AssignmentStore::Claim(int64_t project_id,
     }
     return Outcome<std::vector<LeaseRecord>>(std::move(leases));
   });
-  if (out.ok()) LearnFrontier(project_id, frontier);
+  if (out.ok()) LearnFrontier(project_id, start.generation, frontier, earliest_expiry_us);
   return out;
 }
 
-int64_t AssignmentStore::FrontierFor(int64_t project_id) {
+AssignmentStore::FrontierStart AssignmentStore::FrontierFor(int64_t project_id) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(frontier_mu_);
   // A bound on memory; a forgotten project only walks from its start once.
@@ -175,16 +177,36 @@ int64_t AssignmentStore::FrontierFor(int64_t project_id) {
   auto& f = frontiers_[project_id];
   if (now >= f.rescan_at) {
     f.rescan_at = now + rescan_;
-    return 0;
+    f.next_id = 0;
+    ++f.generation;
   }
-  return f.next_id;
+  return {f.next_id, f.generation};
 }
 
-void AssignmentStore::LearnFrontier(int64_t project_id, int64_t frontier) {
+void AssignmentStore::LearnFrontier(int64_t project_id, uint64_t generation, int64_t frontier,
+                                    int64_t earliest_expiry_us) {
   std::lock_guard lock(frontier_mu_);
   auto& f = frontiers_[project_id];
-  // Every frontier a claim returns is valid (labeled is final), so the highest one wins.
+  if (generation != f.generation) return;
+  // Every frontier a claim of this generation returns is valid, so the highest one wins.
   f.next_id = std::max(f.next_id, frontier);
+  if (earliest_expiry_us > 0) {
+    const auto wall_now = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    const auto expiry =
+        std::chrono::steady_clock::now() +
+        std::chrono::microseconds(std::max<int64_t>(0, earliest_expiry_us - wall_now));
+    f.rescan_at = std::min(f.rescan_at, expiry);
+  }
+}
+
+void AssignmentStore::LowerFrontier(int64_t project_id, int64_t item_id) {
+  std::lock_guard lock(frontier_mu_);
+  auto it = frontiers_.find(project_id);
+  if (it == frontiers_.end()) return;
+  it->second.next_id = std::min(it->second.next_id, item_id);
+  ++it->second.generation;
 }
 
 Outcome<LeaseRecord> AssignmentStore::Renew(int64_t item_id, const std::string& token) {
@@ -212,11 +234,13 @@ Outcome<bool> AssignmentStore::EndLease(int64_t item_id, const std::string& toke
         }
         auto r = tx.exec_prepared("ll_end_lease", item_id, token, outcome);
         if (r.empty()) return Outcome<bool>(MissingLease(tx, item_id, token));
+        const auto project_id = r[0][1].as<int64_t>();
         if (skip_reason != nullptr) {
-          tx.exec_prepared("ll_skip", item_id, r[0][1].as<int64_t>(), r[0][0].as<std::string>(),
-                           *skip_reason);
+          tx.exec_prepared("ll_skip", item_id, project_id, r[0][0].as<std::string>(), *skip_reason);
         }
         tx.commit();
+        // The item is claimable again, below the frontier (for the others, after a skip).
+        LowerFrontier(project_id, item_id);
         return Outcome<bool>(true);
       });
 }

@@ -54,8 +54,10 @@ class AssignmentStore {
  public:
   // Registers the prepared statements on the pools (call before serving). claim_pool
   // serves ClaimNext only (it may be `pool`). The oldest-first walk of a project starts
-  // at the last frontier claim_items returned and from the project's start again every
-  // `rescan` (items committed late below the frontier wait at most that long).
+  // at the frontier claim_items returned (see migration 0004), below a lease released
+  // here, and from the project's start when a lease it stepped over expires and at least
+  // every `rescan` (items committed late below the frontier, leases released by another
+  // replica, wait at most that long).
   AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease_seconds,
                   std::chrono::milliseconds rescan);
 
@@ -73,14 +75,24 @@ class AssignmentStore {
 
  private:
   Outcome<SubmitResult> Write(const SubmitInput& input, bool with_lease);
-  // Where the next oldest-first walk of the project starts, and what a claim learnt.
-  int64_t FrontierFor(int64_t project_id);
-  void LearnFrontier(int64_t project_id, int64_t frontier);
+  // Where the next oldest-first walk of the project starts, and what a claim learnt: a
+  // frontier and the earliest expiry (µs since the epoch, 0: none) of the leases its walk
+  // stepped over. A release lowers the frontier. `generation` is FrontierFor's: what a
+  // claim learnt is dropped when the frontier was lowered or reset since it started.
+  struct FrontierStart {
+    int64_t from = 0;
+    uint64_t generation = 0;
+  };
+  FrontierStart FrontierFor(int64_t project_id);
+  void LearnFrontier(int64_t project_id, uint64_t generation, int64_t frontier,
+                     int64_t earliest_expiry_us);
+  void LowerFrontier(int64_t project_id, int64_t item_id);
   Outcome<bool> EndLease(int64_t item_id, const std::string& token, const char* outcome,
                          const std::string* skip_reason);
 
   struct Frontier {
     int64_t next_id = 0;
+    uint64_t generation = 0;
     std::chrono::steady_clock::time_point rescan_at;
   };
 
