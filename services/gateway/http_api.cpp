@@ -543,10 +543,12 @@ bool HttpApi::Start() {
   // Responses go out as a header write then a body write: without TCP_NODELAY the body
   // waits on the client's delayed ACK. Accepted sockets inherit it from the listener.
   srv.set_tcp_nodelay(true);
-  int listen_fd = -1;
-  srv.set_socket_options([&listen_fd](socket_t sock) {
+  // The listening socket, captured when httplib creates it (shared: the callback outlives
+  // this call).
+  auto listen_fd = std::make_shared<int>(-1);
+  srv.set_socket_options([listen_fd](socket_t sock) {
     httplib::default_socket_options(sock);
-    listen_fd = sock;
+    *listen_fd = sock;
   });
   const std::string pattern = R"(/v1/([A-Za-z]+)/([A-Za-z]+))";
   srv.Post(pattern,
@@ -586,7 +588,7 @@ bool HttpApi::Start() {
   // connecting at once overflow it, and each dropped handshake is retried by the kernel
   // only after 1 s (the whole p99 of the benchmark). Linux lets a listening socket raise
   // its backlog by calling listen() again.
-  if (listen_fd >= 0 && ::listen(listen_fd, SOMAXCONN) != 0) {
+  if (*listen_fd >= 0 && ::listen(*listen_fd, SOMAXCONN) != 0) {
     spdlog::warn("HTTP listen backlog stays at cpp-httplib's 5: {}", std::strerror(errno));
   }
   thread_ = std::thread([&srv] { srv.listen_after_bind(); });
