@@ -134,8 +134,9 @@ void StartCopy(PGconn* conn, const std::string& target) {
   if (!ok) throw CopyError("COPY could not start: " + err, std::move(sqlstate));
 }
 
+// Sends the data on: libpq would keep the last few kB in its own buffer until more comes.
 void PutCopyData(PGconn* conn, std::string_view data) {
-  if (PQputCopyData(conn, data.data(), static_cast<int>(data.size())) != 1) {
+  if (PQputCopyData(conn, data.data(), static_cast<int>(data.size())) != 1 || PQflush(conn) != 0) {
     throw CopyError(std::string("COPY failed: ") + PQerrorMessage(conn), "");
   }
 }

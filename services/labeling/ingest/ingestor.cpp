@@ -44,6 +44,7 @@ constexpr const char* kCreateDirectStage =
     "text_payload text, row_payload jsonb, image bytea, image_format text, features real[]) "
     "ON COMMIT DROP";
 constexpr const char* kUniqueViolation = "23505";
+constexpr const char* kDeadlockDetected = "40P01";
 
 constexpr const char* kInsertPlain =
     "INSERT INTO labeling.items (project_id, external_id, sample_ts, text_payload, row_payload, "
@@ -359,8 +360,9 @@ class Session final : public UploadSession {
     copy_->MaybeFlush();
   }
 
-  // Ends the COPY. A direct COPY that met an existing external id is undone and its
-  // spooled data loaded into a staging table instead, for INSERT ... ON CONFLICT.
+  // Ends the COPY. A direct COPY that met an existing external id (or deadlocked on one)
+  // is undone and its spooled data loaded into a staging table instead, for INSERT ...
+  // ON CONFLICT.
   void FinishCopy() {
     if (pending_) ChooseTarget();
     if (!direct_) {
@@ -374,7 +376,9 @@ class Session final : public UploadSession {
       tx_->exec("RELEASE SAVEPOINT ingest_direct");
     } catch (const CopyError& e) {
       copy_.reset();
-      if (e.sqlstate() != kUniqueViolation) throw;
+      // A deadlock: two uploads into one project, each holding (uncommitted) an external
+      // id the other is inserting; the one PostgreSQL picks stages its rows instead.
+      if (e.sqlstate() != kUniqueViolation && e.sqlstate() != kDeadlockDetected) throw;
       tx_->exec("ROLLBACK TO SAVEPOINT ingest_direct");
       spdlog::debug("upload into project {}: an external id is already there, staging instead",
                     spec_.project_id);
@@ -944,6 +948,25 @@ class Session final : public UploadSession {
       tx_->commit();
       return Status::Ok();
     }
+    // The items first, the project's row lock after them, in every upload: a direct COPY
+    // holds its rows (uncommitted) before it can lock the project, so an upload that
+    // locked the project and then waited for those rows (same external ids) would
+    // deadlock with it.
+    int64_t labeled = 0;
+    if (has_labels_) {
+      const pqxx::result r = tx_->exec_params(kInsertLabeled, project_.id,
+                                              project_.judgements_per_item, kImportAnnotator);
+      result_.items_inserted = r[0][0].as<int64_t>();
+      result_.labels_imported = r[0][1].as<int64_t>();
+      labeled = r[0][3].as<int64_t>();
+    } else if (direct_) {
+      result_.items_inserted = direct_rows_;
+    } else if (insert_on_conflict_) {
+      result_.items_inserted =
+          static_cast<int64_t>(tx_->exec_params(kInsertPlain, project_.id).affected_rows());
+    } else {
+      result_.items_inserted = InsertPlain();
+    }
     ProjectInfo locked;
     if (!LoadProject(*tx_, project_.id, /*for_update=*/true, &locked)) {
       return Status::Error(Code::kNotFound,
@@ -954,6 +977,12 @@ class Session final : public UploadSession {
                                                           " became " + locked.status +
                                                           " during the upload: nothing stored");
     }
+    if (has_labels_ && locked.judgements_per_item != project_.judgements_per_item) {
+      return Status::Error(Code::kFailedPrecondition,
+                           "project " + std::to_string(project_.id) +
+                               " changed its judgements_per_item during the upload: nothing "
+                               "stored, upload again");
+    }
     project_.feature_dim = locked.feature_dim;
     if (auto st = CheckDim(dim_); !st.ok()) return st;
     if (!locked.feature_dim) {
@@ -961,22 +990,7 @@ class Session final : public UploadSession {
           "UPDATE labeling.projects SET feature_dim = $2, updated_at = now() WHERE id = $1",
           project_.id, dim_);
     }
-    if (has_labels_) {
-      const pqxx::result r = tx_->exec_params(kInsertLabeled, project_.id,
-                                              locked.judgements_per_item, kImportAnnotator);
-      result_.items_inserted = r[0][0].as<int64_t>();
-      result_.labels_imported = r[0][1].as<int64_t>();
-      if (const auto labeled = r[0][3].as<int64_t>(); labeled > 0) {
-        tx_->exec_params(kBumpLabeledCount, project_.id, labeled);
-      }
-    } else if (direct_) {
-      result_.items_inserted = direct_rows_;
-    } else if (insert_on_conflict_) {
-      result_.items_inserted =
-          static_cast<int64_t>(tx_->exec_params(kInsertPlain, project_.id).affected_rows());
-    } else {
-      result_.items_inserted = InsertPlain();
-    }
+    if (labeled > 0) tx_->exec_params(kBumpLabeledCount, project_.id, labeled);
     result_.duplicates = result_.rows_accepted - result_.items_inserted;
     result_.feature_dim = dim_;
     tx_->commit();

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 #include "services/labeling/ingest/ingest_service.hpp"
@@ -97,6 +98,54 @@ TEST_F(IngestTest, CsvUploadMeetingAnItemStoredMeanwhileKeepsIt) {
             "a{1,1,1} b{9,9,9} c{3,3,3}");
   EXPECT_EQ(Scalar("SELECT feature_dim FROM labeling.projects WHERE id = " + std::to_string(p)),
             "3");
+}
+
+// Two uploads into one empty project, both COPYing straight into items, each inserting
+// an external id the other holds uncommitted: PostgreSQL breaks the deadlock by failing
+// one COPY, and that upload stages its rows instead. Both succeed; each id is stored once.
+TEST_F(IngestTest, CrossingDirectUploadsBothSucceed) {
+  options_.copy_buffer_bytes = 1;  // every row is sent as soon as it is parsed
+  const int64_t p = CreateProject("tabular");
+  std::unique_ptr<UploadSession> a, b;
+  ASSERT_TRUE(ingestor().BeginUpload(Spec(p, Format::kCsv, TabularMapping()), &a).ok());
+  ASSERT_TRUE(ingestor().BeginUpload(Spec(p, Format::kCsv, TabularMapping()), &b).ok());
+  // The server inserts COPY rows in batches (at most 1000 rows or 64 kB), so each block
+  // holds 1000 rows and is followed by a row of its own.
+  auto block = [](const std::string& prefix, const std::string& value) {
+    std::string rows;
+    for (int i = 0; i < 1000; ++i) rows += prefix + std::to_string(i) + ",," + value + "\n";
+    return rows;
+  };
+  pqxx::connection watch(db_->url());
+  auto wait_for = [&](const std::string& sql) {
+    for (int i = 0; i < 3000; ++i) {
+      pqxx::nontransaction tx(watch);
+      if (tx.exec(sql)[0][0].as<bool>()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  ASSERT_TRUE(a->Feed("id,ts,f1,f2,f3\n" + block("x", "1,1,1") + "a1,,1,1,1\n").ok());
+  ASSERT_TRUE(b->Feed("id,ts,f1,f2,f3\n" + block("y", "2,2,2") + "b1,,2,2,2\n").ok());
+  ASSERT_TRUE(
+      wait_for("SELECT count(*) = 2 AND min(tuples_processed) >= 1000 FROM "
+               "pg_stat_progress_copy"));
+  ASSERT_TRUE(a->Feed(block("y", "1,1,1") + "a2,,1,1,1\n").ok());  // waits for b's transaction
+  ASSERT_TRUE(
+      wait_for("SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = current_database() AND "
+               "wait_event_type = 'Lock'"));
+  ASSERT_TRUE(b->Feed(block("x", "2,2,2") + "b2,,2,2,2\n").ok());  // waits for a's: deadlock
+  UploadResult ra, rb;
+  Status sa, sb;
+  std::thread ta([&] { sa = a->Finish(&ra); });
+  std::thread tb([&] { sb = b->Finish(&rb); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(sa.ok()) << sa.message;
+  ASSERT_TRUE(sb.ok()) << sb.message;
+  EXPECT_EQ(ra.items_inserted + rb.items_inserted, 2004);
+  EXPECT_EQ(ra.duplicates + rb.duplicates, 2000);
+  EXPECT_EQ(Count("SELECT count(*) FROM labeling.items"), 2004);
 }
 
 // Into a project that has items, the first COPY buffer decides: new external ids go
