@@ -45,6 +45,9 @@ constexpr const char* kStoredPredictionsSql = R"(
 SELECT item_id, probabilities FROM training.v_predictions
 WHERE model_id = $1 ORDER BY item_id)";
 
+constexpr const char* kUnlabeledCountSql = R"(
+SELECT count(*) FROM labeling.v_items WHERE project_id = $1 AND NOT labeled)";
+
 constexpr const char* kCoverageSql = R"(
 SELECT count(*) AS unlabeled,
        count(*) FILTER (WHERE NOT EXISTS (
@@ -537,10 +540,19 @@ ExportResult BuildArchive(pqxx::connection& conn, const ExportOptions& options,
              {"labeled_items", mr[7].as<int64_t>()},
              {"created_at", json::parse(mr[9].c_str())}};
 
-  // Stored predictions are reused only when they cover every unlabeled item.
-  auto coverage = tx.exec_params(kCoverageSql, options.project_id, options.model_id);
-  const int64_t unlabeled = coverage[0][0].as<int64_t>();
-  const int64_t missing = coverage[0][1].as<int64_t>();
+  // Stored predictions are reused only when the model's are complete (predictions_ready,
+  // as ranking reads them) and cover every unlabeled item; a model without them needs
+  // no coverage check (a probe per unlabeled item): none of its rows count.
+  int64_t unlabeled = 0;
+  int64_t missing = 0;
+  if (mr[8].as<bool>()) {
+    auto coverage = tx.exec_params(kCoverageSql, options.project_id, options.model_id);
+    unlabeled = coverage[0][0].as<int64_t>();
+    missing = coverage[0][1].as<int64_t>();
+  } else {
+    unlabeled = tx.exec_params(kUnlabeledCountSql, options.project_id)[0][0].as<int64_t>();
+    missing = unlabeled;
+  }
   const bool use_stored = missing == 0;
   const std::string source = use_stored ? "stored_predictions" : "model";
 
