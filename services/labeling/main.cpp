@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   s.AddInt("ranking-retry-ms", 2000,
            "after a ranking failure, hand out oldest-first this long before asking again", 0,
            600000);
-  s.AddInt("claim-pool-size", 4,
+  s.AddInt("claim-pool-size", 8,
            "PostgreSQL connections for ClaimNext alone, besides pg-pool-size, so that claims "
            "never wait behind submits for a connection",
            1, 1000);
