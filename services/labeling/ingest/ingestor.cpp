@@ -30,8 +30,8 @@ constexpr const char* kCreateStage =
     "labels text[]) ON COMMIT DROP";
 constexpr int16_t kStageColumns = 9;
 
-// Straight into items (an upload without labels into a project without items): the
-// columns an ingested row sets, in the order AcceptRow writes them.
+// Straight into items (an upload without a label column that brings new items, see
+// ingestor.hpp): the columns an ingested row sets, in the order AcceptRow writes them.
 constexpr const char* kDirectTarget =
     "labeling.items (project_id, external_id, sample_ts, text_payload, row_payload, image, "
     "image_format, features)";
