@@ -157,20 +157,24 @@ def train(url, project_id):
             "VALUES (%s, %s, 'softmax', false, %s, %s, %s, %s) RETURNING id",
             (project_id, version, classes, json.dumps(model_json), len(y), ready))
         ids.append(cur.fetchone()[0])
-    # Stored predictions for the second model, as the training service writes them.
+    # Stored predictions for the second model, as the training service writes them:
+    # packed chunks of up to 65,536 rows in item order (training.prediction_chunks).
     unl = pd.read_sql_query(
-        "SELECT item_id, features FROM labeling.v_items WHERE project_id = %(p)s AND NOT labeled",
-        conn, params={"p": project_id})
+        "SELECT item_id, features FROM labeling.v_items WHERE project_id = %(p)s AND NOT labeled "
+        "ORDER BY item_id", conn, params={"p": project_id})
     proba = pipe.predict_proba(np.array(unl.features.tolist(), dtype=np.float64))
-    proba[proba < 1e-30] = 0.0  # below what PostgreSQL's real accepts
-    rows = io.StringIO()
-    for item, p in zip(unl.item_id.tolist(), proba.tolist()):
-        rows.write(f"{ids[1]}\t{item}\t{{{','.join('%.6g' % v for v in p)}}}\n")
-    rows.seek(0)
-    cur.copy_expert("COPY training.predictions (model_id, item_id, probabilities) FROM STDIN",
-                    rows)
-    conn.commit()
-    cur.execute("ANALYZE training.predictions")
+    item_ids = unl.item_id.to_numpy(dtype="<i8")
+    proba = np.ascontiguousarray(proba, dtype="<f4")
+    chunk_rows = 65536
+    for chunk, start in enumerate(range(0, len(item_ids), chunk_rows)):
+        part = item_ids[start:start + chunk_rows]
+        cur.execute(
+            "INSERT INTO training.prediction_chunks (model_id, chunk, first_item_id, "
+            "last_item_id, row_count, item_ids, probabilities) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (ids[1], chunk, int(part[0]), int(part[-1]), len(part),
+             psycopg2.Binary(part.tobytes()),
+             psycopg2.Binary(proba[start:start + chunk_rows].tobytes())))
     conn.commit()
     return ids
 

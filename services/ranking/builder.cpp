@@ -159,7 +159,7 @@ void Builder::Build(const ModelInfo& model, const storage::ProjectSettings& sett
       rejected_.Increment(static_cast<double>(table->rejected()));
       spdlog::warn(
           "ranking: project {} model {}: skipped {} prediction rows (NaN, outside [0, 1], "
-          "wrong class count or not summing to 1)",
+          "or not summing to 1)",
           project_id, model.model_id, table->rejected());
     }
   }

@@ -255,8 +255,9 @@ void Worker::RunClaimed(storage::JobRow& job) {
     model_version = row->version;
   }
 
-  // Predict every unlabeled item in batches; rows go out by COPY as they are computed.
-  storage::PredictionSink sink(store_.pool(), model_id);
+  // Predict every unlabeled item in batches (item order); rows go out a packed chunk at a
+  // time as they are computed.
+  storage::PredictionSink sink(store_.pool(), model_id, static_cast<int>(model.classes.size()));
   int64_t skipped = 0;
   storage::StreamItems(
       store_.pool(), job.project_id, /*labeled=*/false, options_.predict_batch,
@@ -285,15 +286,14 @@ void Worker::RunClaimed(storage::JobRow& job) {
     HandleStop(store_, options_.worker_id, job, lost_, cancel_, draining_, redis_);
     return;
   }
-  sink.Commit();
+  if (!sink.Complete(job.id, options_.worker_id)) {
+    job.state = "";
+    return;
+  }
   Count("labelloop_training_predictions_total", "unlabeled items predicted",
         static_cast<double>(sink.rows()));
   if (skipped > 0)
     spdlog::warn("job {}: {} unlabeled items skipped (feature length)", job.id, skipped);
-  if (!store_.Complete(job.id, options_.worker_id, model_id)) {
-    job.state = "";
-    return;
-  }
   job.state = "SUCCEEDED";
   job.epoch = model.metrics.epochs_run;
   redis_.Publish(bus::kModelsReady, nlohmann::json({{"type", "models.ready"},

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <ctime>
 #include <functional>
+#include <span>
 
 #include "common/bootstrap/runtime.hpp"
 #include "services/dl_manager/archive/classifier.hpp"
@@ -11,6 +12,7 @@
 #include "services/dl_manager/archive/pg_binary.hpp"
 #include "services/dl_manager/archive/readme.hpp"
 #include "services/dl_manager/storage/binary_cursor.hpp"
+#include "services/dl_manager/storage/prediction_chunks.hpp"
 
 namespace labelloop::dl_manager {
 namespace {
@@ -41,20 +43,8 @@ constexpr const char* kLabelsSql = R"(
 SELECT item_id, annotator, classes, created_at, updated_at, seconds_spent
 FROM labeling.v_labels WHERE project_id = $1 ORDER BY item_id, annotator)";
 
-constexpr const char* kStoredPredictionsSql = R"(
-SELECT item_id, probabilities FROM training.v_predictions
-WHERE model_id = $1 ORDER BY item_id)";
-
 constexpr const char* kUnlabeledCountSql = R"(
 SELECT count(*) FROM labeling.v_items WHERE project_id = $1 AND NOT labeled)";
-
-constexpr const char* kCoverageSql = R"(
-SELECT count(*) AS unlabeled,
-       count(*) FILTER (WHERE NOT EXISTS (
-         SELECT 1 FROM training.v_predictions p
-         WHERE p.model_id = $2 AND p.item_id = i.item_id)) AS missing
-FROM labeling.v_items i
-WHERE i.project_id = $1 AND NOT i.labeled)";
 
 // Column positions shared by the item queries above.
 enum ItemColumn { kItemId = 0, kExternalId = 1, kSampleTs = 2, kFourth = 3 };
@@ -317,35 +307,22 @@ class PredictionStream {
   virtual const float* Find(int64_t item_id) = 0;
 };
 
+// The model's packed prediction chunks (training.v_prediction_chunks), read between two
+// rows of the session's cursors: the reader runs its query for the next chunk on tx
+// once a chunk (up to 65,536 items) is used up, after the session's FETCH in flight.
 class StoredPredictions : public PredictionStream {
  public:
-  StoredPredictions(CursorSession& session, const ExportOptions& options, int classes)
-      : cursor_(session, "ll_predictions", kStoredPredictionsSql,
-                {std::to_string(options.model_id)}, options.batch_rows),
-        classes_(classes) {}
+  StoredPredictions(pqxx::dbtransaction& tx, CursorSession& session, const ExportOptions& options,
+                    int classes)
+      : reader_(tx, options.model_id, classes, /*with_probabilities=*/true,
+                [&session] { session.Quiesce(); }) {}
   const float* Find(int64_t item_id) override {
-    while (!done_ && (!loaded_ || item_ < item_id)) {
-      loaded_ = cursor_.Next();
-      done_ = !loaded_;
-      if (loaded_) item_ = bin::Int8(cursor_.Field(0));
-    }
-    if (!loaded_ || item_ != item_id) return nullptr;
-    bin::Float4Array(cursor_.Field(1), &probs_);
-    if (static_cast<int>(probs_.size()) != classes_) {
-      throw ExportInvalid("the stored prediction of item " + std::to_string(item_) + " has " +
-                          std::to_string(probs_.size()) + " probabilities, the model has " +
-                          std::to_string(classes_) + " classes");
-    }
-    return probs_.data();
+    std::span<const float> p;
+    return reader_.Find(item_id, p) ? p.data() : nullptr;
   }
 
  private:
-  BinaryCursor cursor_;
-  int classes_;
-  bool loaded_ = false;
-  bool done_ = false;
-  int64_t item_ = 0;
-  std::vector<float> probs_;
+  PredictionChunkReader reader_;
 };
 
 // machine_labels.json: every unlabeled item with its predicted classes, confidence and
@@ -376,7 +353,7 @@ class MachineLabels : public RecordsProducer {
     } else {
       items_ = std::make_unique<BinaryCursor>(session, "ll_machine_items", kUnlabeledItemsSql,
                                               ProjectParam(), options_.batch_rows);
-      predictions_ = std::make_unique<StoredPredictions>(session, options_, classes());
+      predictions_ = std::make_unique<StoredPredictions>(tx_, session, options_, classes());
     }
   }
   void CloseCursors() override {
@@ -541,14 +518,16 @@ ExportResult BuildArchive(pqxx::connection& conn, const ExportOptions& options,
              {"created_at", json::parse(mr[9].c_str())}};
 
   // Stored predictions are reused only when the model's are complete (predictions_ready,
-  // as ranking reads them) and cover every unlabeled item; a model without them needs
-  // no coverage check (a probe per unlabeled item): none of its rows count.
+  // as ranking reads them) and cover every unlabeled item (a merge of the unlabeled ids
+  // with the chunks' ids); a model without them needs no coverage check: none count.
   int64_t unlabeled = 0;
   int64_t missing = 0;
   if (mr[8].as<bool>()) {
-    auto coverage = tx.exec_params(kCoverageSql, options.project_id, options.model_id);
-    unlabeled = coverage[0][0].as<int64_t>();
-    missing = coverage[0][1].as<int64_t>();
+    const auto coverage =
+        StoredPredictionCoverage(tx, options.project_id, options.model_id,
+                                 static_cast<int>(classes.size()), options.batch_rows);
+    unlabeled = coverage.unlabeled;
+    missing = coverage.missing;
   } else {
     unlabeled = tx.exec_params(kUnlabeledCountSql, options.project_id)[0][0].as<int64_t>();
     missing = unlabeled;

@@ -1,5 +1,5 @@
 // Builds the archive of one (project, model) from the published views
-// labeling.v_projects / v_items / v_labels and training.v_models / v_predictions,
+// labeling.v_projects / v_items / v_labels and training.v_models / v_prediction_chunks,
 // inside one read-only REPEATABLE READ transaction so every file describes the same
 // moment. Plain columns come out of PostgreSQL through binary server-side cursors, a
 // batch at a time (labels and predictions merged with the items in item order), are

@@ -6,11 +6,13 @@
 #include <bit>
 #include <charconv>
 #include <cstring>
-#include <limits>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
+#include "common/prediction_chunks/prediction_chunks.hpp"
 #include "services/ranking/storage/pg_copy.hpp"
 
 namespace labelloop::ranking::storage {
@@ -154,57 +156,103 @@ void Store::SaveStrategy(int64_t project_id, Strategy strategy,
 
 namespace {
 
-// One COPY of a model's predictions with item ids in [lo, hi].
-PredictionMatrix CopyPredictions(const std::string& url, const ModelInfo& model, int64_t lo,
-                                 int64_t hi) {
-  PredictionMatrix m;
-  m.classes = model.classes;
+struct ChunkListing {
+  int64_t chunk = 0;
+  int64_t rows = 0;
+};
+
+// One binary COPY of the model's chunks [first, last] into the rows of `m` from `row`
+// (the chunks' offset): item ids and probabilities are copied as stored, after checking
+// each chunk's lengths and id order.
+void CopyChunks(const std::string& url, const ModelInfo& model,
+                std::span<const ChunkListing> chunks, size_t row, PredictionMatrix& m) {
   Connection conn(url);
   // COPY takes no parameters; the ids are integers we format ourselves.
   const std::string sql =
-      "COPY (SELECT item_id, probabilities FROM training.v_predictions WHERE model_id = " +
-      std::to_string(model.model_id) + " AND item_id BETWEEN " + std::to_string(lo) + " AND " +
-      std::to_string(hi) + " ORDER BY item_id) TO STDOUT (FORMAT binary)";
-  const size_t k = static_cast<size_t>(model.classes);
+      "COPY (SELECT chunk::bigint, row_count::bigint, item_ids, probabilities "
+      "FROM training.v_prediction_chunks WHERE model_id = " +
+      std::to_string(model.model_id) + " AND chunk BETWEEN " +
+      std::to_string(chunks.front().chunk) + " AND " + std::to_string(chunks.back().chunk) +
+      " ORDER BY chunk) TO STDOUT (FORMAT binary)";
+  const auto k = static_cast<size_t>(model.classes);
+  std::optional<int64_t> previous_last;
+  size_t next = 0;
   conn.CopyOut(sql, [&](std::span<const Field> f) {
-    const size_t before = m.probabilities.size();
-    const int n = AppendFloatArray(f[1], m.probabilities);
-    if (n < 0 || static_cast<size_t>(n) != k) {
-      // A row with the wrong number of classes cannot be scored: a NaN row, which
-      // validation counts as rejected.
-      m.probabilities.resize(before);
-      m.probabilities.resize(before + k, std::numeric_limits<float>::quiet_NaN());
+    const int64_t chunk = DecodeInt64(f[0]);
+    const int64_t rows = DecodeInt64(f[1]);
+    if (f[2].len < 0 || f[3].len < 0) throw std::runtime_error("prediction chunk: NULL bytes");
+    const std::string_view ids(f[2].data, static_cast<size_t>(f[2].len));
+    const std::string error =
+        prediction_chunks::CheckChunk(model.model_id, chunk, rows, ids,
+                                      static_cast<size_t>(f[3].len), model.classes, previous_last);
+    if (!error.empty()) throw std::runtime_error("stored predictions are corrupt: " + error);
+    if (next >= chunks.size() || chunks[next].chunk != chunk || chunks[next].rows != rows) {
+      throw std::runtime_error("the predictions of model " + std::to_string(model.model_id) +
+                               " changed while being read (chunk " + std::to_string(chunk) + ")");
     }
-    m.ids.push_back(DecodeInt64(f[0]));
+    ++next;
+    const auto n = static_cast<size_t>(rows);
+    prediction_chunks::UnpackItemIds(ids, m.ids.data() + row);
+    prediction_chunks::UnpackProbabilities(
+        std::string_view(f[3].data, static_cast<size_t>(f[3].len)),
+        m.probabilities.data() + row * k);
+    if (n > 0) previous_last = m.ids[row + n - 1];
+    row += n;
   });
-  return m;
+  if (next != chunks.size()) {
+    throw std::runtime_error("the predictions of model " + std::to_string(model.model_id) +
+                             " changed while being read (chunks missing)");
+  }
 }
 
 }  // namespace
 
 PredictionMatrix Store::LoadPredictions(const ModelInfo& model, int connections,
                                         int64_t rows_per_connection) {
-  auto range = pool_.Run([&](pqxx::connection& c) {
+  auto listing = pool_.Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    auto r = tx.exec_params(
-        "SELECT min(item_id), max(item_id) FROM training.v_predictions WHERE model_id = $1",
-        model.model_id)[0];
-    return std::pair<int64_t, int64_t>(r[0].is_null() ? 0 : r[0].as<int64_t>(),
-                                       r[1].is_null() ? -1 : r[1].as<int64_t>());
+    std::vector<ChunkListing> out;
+    for (const auto& r : tx.exec_params(
+             "SELECT chunk, row_count FROM training.v_prediction_chunks WHERE model_id = $1 "
+             "ORDER BY chunk",
+             model.model_id)) {
+      out.push_back({r[0].as<int64_t>(), r[1].as<int64_t>()});
+    }
+    return out;
   });
-  const auto [lo, hi] = range;
-  if (hi < lo) return PredictionMatrix{{}, {}, model.classes};
-  const int64_t span = hi - lo + 1;
+  PredictionMatrix m;
+  m.classes = model.classes;
+  // Offsets of each chunk's rows; a row_count outside [0, 65536] is reported by the check.
+  std::vector<size_t> offsets(listing.size() + 1, 0);
+  for (size_t i = 0; i < listing.size(); ++i) {
+    const int64_t rows = listing[i].rows;
+    if (rows < 0 || static_cast<size_t>(rows) > prediction_chunks::kMaxRowsPerChunk) {
+      throw std::runtime_error("stored predictions are corrupt: model " +
+                               std::to_string(model.model_id) + ", prediction chunk " +
+                               std::to_string(listing[i].chunk) + ": row_count " +
+                               std::to_string(rows));
+    }
+    offsets[i + 1] = offsets[i] + static_cast<size_t>(rows);
+  }
+  const size_t total = offsets.back();
+  if (listing.empty()) return m;
+  m.ids.resize(total);
+  m.probabilities.resize(total * static_cast<size_t>(std::max(model.classes, 0)));
+  // Consecutive chunk ranges, one per connection, each of at least rows_per_connection rows.
+  const auto per_chunk = static_cast<int64_t>(prediction_chunks::kMaxRowsPerChunk);
+  const int64_t min_chunks =
+      std::max<int64_t>(1, (std::max<int64_t>(1, rows_per_connection) + per_chunk - 1) / per_chunk);
   const int parts = static_cast<int>(std::clamp<int64_t>(
-      span / std::max<int64_t>(1, rows_per_connection), 1, std::max(1, connections)));
-  std::vector<PredictionMatrix> results(parts);
+      static_cast<int64_t>(listing.size()) / min_chunks, 1, std::max(1, connections)));
   std::vector<std::exception_ptr> errors(parts);
   std::vector<std::thread> threads;
+  const std::span<const ChunkListing> all(listing);
   for (int i = 0; i < parts; ++i) {
-    const int64_t a = lo + span * i / parts, b = lo + span * (i + 1) / parts - 1;
+    const size_t a = listing.size() * static_cast<size_t>(i) / static_cast<size_t>(parts);
+    const size_t b = listing.size() * static_cast<size_t>(i + 1) / static_cast<size_t>(parts);
     auto work = [&, i, a, b] {
       try {
-        results[i] = CopyPredictions(url_, model, a, b);
+        CopyChunks(url_, model, all.subspan(a, b - a), offsets[a], m);
       } catch (...) {
         errors[i] = std::current_exception();
       }
@@ -219,17 +267,15 @@ PredictionMatrix Store::LoadPredictions(const ModelInfo& model, int connections,
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }
-  if (parts == 1) return std::move(results[0]);
-  PredictionMatrix m;
-  m.classes = model.classes;
-  size_t rows = 0;
-  for (const auto& r : results) rows += r.ids.size();
-  m.ids.reserve(rows);
-  m.probabilities.reserve(rows * static_cast<size_t>(model.classes));
-  for (auto& r : results) {  // ranges are disjoint and ascending: stays sorted
-    m.ids.insert(m.ids.end(), r.ids.begin(), r.ids.end());
-    m.probabilities.insert(m.probabilities.end(), r.probabilities.begin(), r.probabilities.end());
-    r = PredictionMatrix{};
+  // Each part checked its own ids; the parts must ascend too.
+  for (int i = 1; i < parts; ++i) {
+    const size_t a = offsets[listing.size() * static_cast<size_t>(i) / static_cast<size_t>(parts)];
+    if (a > 0 && a < total && m.ids[a] <= m.ids[a - 1]) {
+      throw std::runtime_error("stored predictions are corrupt: model " +
+                               std::to_string(model.model_id) + ": item id " +
+                               std::to_string(m.ids[a]) + " follows " +
+                               std::to_string(m.ids[a - 1]) + " across chunks: ids must ascend");
+    }
   }
   return m;
 }

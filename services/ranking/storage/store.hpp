@@ -40,9 +40,9 @@ class Store {
   ProjectSettings Settings(int64_t project_id);
   void SaveStrategy(int64_t project_id, Strategy strategy, std::optional<Aggregate> aggregate);
 
-  // The model's predictions (binary COPY; `connections` COPYs over item id ranges in
-  // parallel, since PostgreSQL encodes the real[] rows on one core per connection).
-  // Each connection gets at least rows_per_connection item ids.
+  // The model's predictions from training.v_prediction_chunks (binary COPY of the packed
+  // chunks; `connections` COPYs over consecutive chunk ranges in parallel, each of at least
+  // rows_per_connection rows). Throws naming the chunk when one is corrupt.
   PredictionMatrix LoadPredictions(const ModelInfo& model, int connections = 1,
                                    int64_t rows_per_connection = 50000);
   // Items of the project that are labeled.

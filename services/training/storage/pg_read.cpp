@@ -42,17 +42,6 @@ bool ParseRealArray(std::string_view text, std::vector<float>* out) {
   return true;
 }
 
-void AppendRealArray(const float* values, size_t n, std::string* out) {
-  out->push_back('{');
-  char buf[32];
-  for (size_t i = 0; i < n; ++i) {
-    if (i) out->push_back(',');
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, values[i]);
-    out->append(buf, end);
-  }
-  out->push_back('}');
-}
-
 std::optional<Project> LoadProject(pg::Pool& pool, int64_t project_id) {
   return pool.Run([&](pqxx::connection& c) -> std::optional<Project> {
     pqxx::read_transaction tx(c);

@@ -32,8 +32,6 @@ struct ItemBatch {
 
 // Parses PostgreSQL's text form of a real[] ("{1,2.5,-3e-2}"). False on a malformed value.
 bool ParseRealArray(std::string_view text, std::vector<float>* out);
-// The text form of a real[] for COPY, shortest round-trip digits.
-void AppendRealArray(const float* values, size_t n, std::string* out);
 
 std::optional<Project> LoadProject(pg::Pool& pool, int64_t project_id);
 

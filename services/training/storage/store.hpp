@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/pg/pool.hpp"
+#include "common/prediction_chunks/prediction_chunks.hpp"
 #include "services/training/trainer.hpp"
 
 namespace labelloop::training::storage {
@@ -97,8 +98,6 @@ class Store {
                                                      int64_t project_id, const PortableModel& m,
                                                      const std::string& model_json,
                                                      const std::string& model_proto);
-  // predictions_ready and SUCCEEDED, in one transaction.
-  bool Complete(int64_t job_id, const std::string& worker, int64_t model_id);
   std::vector<ModelRow> ListModels(int64_t project_id);
   std::optional<ModelRow> GetModel(int64_t model_id, bool with_body);
   std::optional<int64_t> LatestModel(int64_t project_id);
@@ -124,24 +123,33 @@ class Store {
 
 namespace labelloop::training::storage {
 
-// Writes one model's predictions with COPY in a single transaction (replacing any left
-// by an earlier attempt), so they appear all at once.
+// Writes one model's predictions as packed chunks (training.prediction_chunks, layout in
+// common/prediction_chunks) in a single transaction that replaces any left by an earlier
+// attempt and ends by setting predictions_ready and SUCCEEDED, so they appear all at once.
+// Rows must come in ascending item id; one chunk is held in memory at a time.
 class PredictionSink {
  public:
-  PredictionSink(pg::Pool& pool, int64_t model_id);
+  PredictionSink(pg::Pool& pool, int64_t model_id, int classes);
   ~PredictionSink();
   PredictionSink(const PredictionSink&) = delete;
   PredictionSink& operator=(const PredictionSink&) = delete;
+  // n must be the model's class count.
   void Add(int64_t item_id, const float* probabilities, size_t n);
-  void Commit();
+  // Writes the last chunk, marks the model's predictions ready and the job SUCCEEDED, and
+  // commits; false (nothing committed) when `worker` no longer holds the job.
+  bool Complete(int64_t job_id, const std::string& worker);
   int64_t rows() const { return rows_; }
+  int64_t chunks() const { return chunk_; }
 
  private:
+  void WriteChunk();
+
   pg::Pool::Lease lease_;
   int64_t model_id_;
+  int classes_;
   std::unique_ptr<pqxx::work> tx_;
-  std::unique_ptr<pqxx::stream_to> stream_;
-  std::string buf_;
+  prediction_chunks::ChunkPacker packer_;
+  int32_t chunk_ = 0;
   int64_t rows_ = 0;
 };
 

@@ -305,13 +305,8 @@ TEST_F(DlManagerE2E, BuildsAnArchiveWhoseEntriesMatchTheDatabase) {
 }
 
 TEST_F(DlManagerE2E, AppliesTheModelWhenStoredPredictionsDoNotCoverEveryItem) {
-  auto seeded = fixture_->Seed({.items = 40, .labeled = 10});
   // One unlabeled item without a stored prediction: the model is applied to all.
-  fixture_->pool().Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    tx.exec_params("DELETE FROM training.predictions WHERE item_id = 25");
-    tx.commit();
-  });
+  auto seeded = fixture_->Seed({.items = 40, .labeled = 10, .without_prediction = {25}});
   auto svc = Start();
   auto stub = StubOf(*svc);
   v1::RequestDownloadResponse r;
@@ -423,6 +418,31 @@ TEST_F(DlManagerE2E, AMissingProjectOrModelIsNotFoundOrFailedWithAClearMessage) 
   EXPECT_EQ(d.attempts(), 1);
   std::string none;
   EXPECT_EQ(Fetch(*stub, id, 0, &none).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(DlManagerE2E, ACorruptPredictionChunkFailsTheBuildWithAClearMessage) {
+  auto seeded = fixture_->Seed({.items = 30, .labeled = 10});
+  // The second chunk (7 rows × 3 classes × 4 bytes = 84) lost its last 4 bytes.
+  fixture_->pool().Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE training.prediction_chunks SET probabilities = "
+        "substring(probabilities from 1 for 80) WHERE model_id = $1 AND chunk = 1",
+        seeded.model_id);
+    tx.commit();
+    return 0;
+  });
+  auto svc = Start();
+  auto stub = StubOf(*svc);
+  v1::RequestDownloadResponse r;
+  ASSERT_TRUE(Request(*stub, seeded.project_id, seeded.model_id, &r).ok());
+  auto d = WaitStatus(*stub, r.download().download_id(), v1::DOWNLOAD_STATUS_FAILED);
+  ASSERT_EQ(d.status(), v1::DOWNLOAD_STATUS_FAILED) << d.message();
+  EXPECT_EQ(d.message(), "stored predictions are corrupt: model " +
+                             std::to_string(seeded.model_id) +
+                             ", prediction chunk 1: probabilities has 80 bytes, row_count 7 × 3 "
+                             "classes needs 84");
+  EXPECT_EQ(d.attempts(), 1);
 }
 
 TEST_F(DlManagerE2E, ThreeReplicasBuildEachOfTwentyRequestsExactlyOnce) {

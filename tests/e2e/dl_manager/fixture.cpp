@@ -1,6 +1,9 @@
 #include "tests/e2e/dl_manager/fixture.hpp"
 
+#include <algorithm>
+
 #include "common/migrate/migrate.hpp"
+#include "common/prediction_chunks/prediction_chunks.hpp"
 
 namespace labelloop::labeling {
 std::vector<migrate::Migration> Migrations();
@@ -87,11 +90,35 @@ Seeded Fixture::Seed(const SeedOptions& o) {
               s.project_id, ModelJson(o.feature_dim).dump(), o.labeled, o.predictions)[0][0]
             .as<int64_t>();
     if (o.predictions) {
-      tx.exec_params(
-          "INSERT INTO training.predictions (model_id, item_id, probabilities) "
-          "SELECT $2, id, ARRAY[(id % 10)::real / 20, 0.25, 0.75 - (id % 10)::real / 20] "
-          "FROM labeling.items WHERE project_id = $1 AND status = 'unlabeled'",
-          s.project_id, s.model_id);
+      // Packed chunks as training writes them: p = (id % 10 / 20, 0.25, 0.75 - id % 10 / 20).
+      prediction_chunks::ChunkPacker packer(3, o.rows_per_chunk);
+      int32_t chunk = 0;
+      auto write = [&] {
+        const auto ids = packer.item_ids();
+        const auto probs = packer.probabilities();
+        tx.exec_params(
+            "INSERT INTO training.prediction_chunks (model_id, chunk, first_item_id, "
+            "last_item_id, row_count, item_ids, probabilities) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            s.model_id, chunk++, packer.first_item_id(), packer.last_item_id(),
+            static_cast<int32_t>(packer.rows()), pqxx::binarystring(ids.data(), ids.size()),
+            pqxx::binarystring(probs.data(), probs.size()));
+        packer.Clear();
+      };
+      for (const auto& row : tx.exec_params("SELECT id FROM labeling.items WHERE project_id = $1 "
+                                            "AND status = 'unlabeled' ORDER BY id",
+                                            s.project_id)) {
+        const auto id = row[0].as<int64_t>();
+        if (std::find(o.without_prediction.begin(), o.without_prediction.end(), id) !=
+            o.without_prediction.end()) {
+          continue;
+        }
+        const float p[] = {static_cast<float>(id % 10) / 20, 0.25f,
+                           0.75f - static_cast<float>(id % 10) / 20};
+        packer.Add(id, p);
+        if (packer.full()) write();
+      }
+      if (!packer.empty()) write();
     }
     tx.commit();
     return s;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "common/pg/pool.hpp"
 
@@ -16,7 +17,9 @@ struct SeedOptions {
   std::string name = "fixture";
   int items = 30;
   int labeled = 10;         // the first `labeled` items carry a consensus label
-  bool predictions = true;  // stored predictions for every unlabeled item
+  bool predictions = true;  // stored predictions for every unlabeled item…
+  std::vector<int64_t> without_prediction = {};  // …but these item ids
+  size_t rows_per_chunk = 7;                     // small, so that a few items span chunks
   int feature_dim = 4;
   int second_annotator_every = 3;  // every n-th labeled item has a second label
 };

@@ -1,6 +1,7 @@
 #include "tests/e2e/ranking/fixture.hpp"
 
 #include <cstdio>
+#include <stdexcept>
 
 #include "common/migrate/migrate.hpp"
 
@@ -88,15 +89,41 @@ void World::SetReady(int64_t model_id) {
 }
 
 void World::AddPredictions(int64_t model_id, const std::vector<int64_t>& items,
-                           const std::vector<std::vector<float>>& probabilities) {
+                           const std::vector<std::vector<float>>& probabilities,
+                           size_t rows_per_chunk) {
+  // Packed as training writes them (items must ascend).
+  const int classes = ClassCount(model_id);
+  prediction_chunks::ChunkPacker packer(classes, rows_per_chunk);
   pqxx::work tx(*conn_);
-  for (size_t i = 0; i < items.size(); ++i) {
+  int32_t chunk = 0;
+  auto write = [&] {
+    const auto ids = packer.item_ids();
+    const auto probs = packer.probabilities();
     tx.exec_params(
-        "INSERT INTO training.predictions (model_id, item_id, probabilities) "
-        "VALUES ($1, $2, $3::real[])",
-        model_id, items[i], ArrayLiteral(probabilities[i]));
+        "INSERT INTO training.prediction_chunks (model_id, chunk, first_item_id, last_item_id, "
+        "row_count, item_ids, probabilities) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        model_id, chunk++, packer.first_item_id(), packer.last_item_id(),
+        static_cast<int32_t>(packer.rows()), pqxx::binarystring(ids.data(), ids.size()),
+        pqxx::binarystring(probs.data(), probs.size()));
+    packer.Clear();
+  };
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (probabilities[i].size() != static_cast<size_t>(classes)) {
+      throw std::invalid_argument("fixture: a prediction row needs one value per class");
+    }
+    packer.Add(items[i], probabilities[i].data());
+    if (packer.full()) write();
   }
+  if (!packer.empty()) write();
   tx.commit();
+}
+
+int World::ClassCount(int64_t model_id) {
+  pqxx::work tx(*conn_);
+  return tx
+      .exec_params1("SELECT coalesce(cardinality(classes), 0) FROM training.models WHERE id = $1",
+                    model_id)[0]
+      .as<int>();
 }
 
 void World::MarkLabeled(int64_t item_id) {

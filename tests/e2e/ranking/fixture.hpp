@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/pg/pool.hpp"
+#include "common/prediction_chunks/prediction_chunks.hpp"
 #include "common/testing/testing.hpp"
 
 namespace labelloop::ranking_e2e {
@@ -26,12 +27,16 @@ class World {
   int64_t AddModel(int64_t project_id, int version, bool multi_label,
                    const std::vector<std::string>& classes, bool ready = true);
   void SetReady(int64_t model_id);
+  // Packed chunks of rows_per_chunk rows, as training writes them; items must ascend.
   void AddPredictions(int64_t model_id, const std::vector<int64_t>& items,
-                      const std::vector<std::vector<float>>& probabilities);
+                      const std::vector<std::vector<float>>& probabilities,
+                      size_t rows_per_chunk = prediction_chunks::kMaxRowsPerChunk);
   void MarkLabeled(int64_t item_id);
   void Exec(const std::string& sql);
 
  private:
+  int ClassCount(int64_t model_id);
+
   testing::TempDatabase db_;
   std::unique_ptr<pqxx::connection> conn_;
 };

@@ -58,7 +58,7 @@ class RankingE2E : public ::testing::Test {
 
   int64_t AddModel(int version, bool publish) {
     const int64_t model = world_->AddModel(project_, version, false, {"a", "b", "c"});
-    world_->AddPredictions(model, items_, kProbs);
+    world_->AddPredictions(model, items_, kProbs, rows_per_chunk_);
     if (publish) PublishModelReady(model, version);
     return model;
   }
@@ -135,6 +135,7 @@ class RankingE2E : public ::testing::Test {
   std::pair<std::string, int> redis_;
   std::unique_ptr<redis::Client> publisher_;
   int64_t project_ = 0;
+  size_t rows_per_chunk_ = prediction_chunks::kMaxRowsPerChunk;
   std::vector<int64_t> items_;
 };
 
@@ -218,7 +219,9 @@ TEST_F(RankingE2E, ModelsReadyPutsTheMostUncertainItemsFirst) {
 
 TEST_F(RankingE2E, ALabeledItemNeverComesBack) {
   MakeProject();
-  // Predictions loaded over three COPYs of 3 item ids each (the path 1M-item projects take).
+  // Predictions in chunks of 3 rows loaded over three COPYs of one chunk each (the path
+  // 1M-item projects take).
+  rows_per_chunk_ = 3;
   auto ranking = Start({"--reconcile-interval-ms", "300", "--load-connections", "3",
                         "--load-rows-per-connection", "3"});
   auto stub = v1::RankingService::NewStub(ranking->Channel());
@@ -276,6 +279,44 @@ TEST_F(RankingE2E, RestartRebuildsTheOrderFromPostgres) {
   EXPECT_NE(ranking->Log().find("persisted scores"), std::string::npos) << ranking->Log();
 }
 
+TEST_F(RankingE2E, ACorruptChunkFailsTheBuildAndTheOldOrderStays) {
+  MakeProject();
+  rows_per_chunk_ = 3;
+  auto ranking = Start({"--reconcile-interval-ms", "300"});
+  auto stub = v1::RankingService::NewStub(ranking->Channel());
+  const int64_t m1 = AddModel(1, true);
+  ASSERT_TRUE(WaitModel(*stub, project_, m1)) << ranking->Log();
+
+  // Model 2's second chunk lost bytes of its probabilities (3 rows × 3 classes × 4 = 36).
+  const int64_t m2 = world_->AddModel(project_, 2, false, {"a", "b", "c"}, /*ready=*/false);
+  world_->AddPredictions(m2, items_, kProbs, rows_per_chunk_);
+  const std::string chunk1 = " WHERE model_id = " + std::to_string(m2) + " AND chunk = 1";
+  world_->Exec("CREATE TABLE kept AS SELECT probabilities FROM training.prediction_chunks" +
+               chunk1);
+  world_->Exec(
+      "UPDATE training.prediction_chunks SET probabilities = substring(probabilities from 1 for "
+      "30)" +
+      chunk1);
+  world_->SetReady(m2);
+  PublishModelReady(m2, 2);
+  const std::string want = "stored predictions are corrupt: model " + std::to_string(m2) +
+                           ", prediction chunk 1: probabilities has 30 bytes, row_count 3 × 3 "
+                           "classes needs 36";
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return ranking->Log().find(want) != std::string::npos; }, seconds(10)))
+      << ranking->Log();
+  // Still serving, from model 1.
+  EXPECT_EQ(Info(*stub, project_).model_id(), m1);
+  EXPECT_EQ(NextIds(*stub, 8, "margin"), Expected(kMargin));
+
+  // Repaired (in one statement): the next reconcile builds model 2.
+  world_->Exec(
+      "UPDATE training.prediction_chunks SET probabilities = (SELECT probabilities FROM kept)" +
+      chunk1);
+  ASSERT_TRUE(WaitModel(*stub, project_, m2)) << ranking->Log();
+  EXPECT_EQ(NextIds(*stub, 8, "margin"), Expected(kMargin));
+}
+
 TEST_F(RankingE2E, BadPredictionsAreSkippedAndCountedAndRejectedByTheRpc) {
   MakeProject();
   auto ranking = Start();
@@ -285,7 +326,7 @@ TEST_F(RankingE2E, BadPredictionsAreSkippedAndCountedAndRejectedByTheRpc) {
   probs[0] = {std::numeric_limits<float>::quiet_NaN(), 0.5f, 0.5f};
   probs[5] = {0.5f, 0.1f, 0.1f};   // sums to 0.7
   probs[2] = {1.5f, -0.5f, 0.0f};  // out of range
-  probs[3] = {0.5f, 0.5f};         // two classes for a three-class model
+  probs[3] = {0.2f, 0.2f, std::numeric_limits<float>::infinity()};
   world_->AddPredictions(model, items_, probs);
   PublishModelReady(model, 1);
   ASSERT_TRUE(WaitModel(*stub, project_, model)) << ranking->Log();

@@ -164,7 +164,8 @@ TEST_F(TrainingE2E, TrainsPredictsWatchesAndAnnounces) {
   EXPECT_NE(full.model_json().find("\"standardization\""), std::string::npos);
 
   // Predictions for every unlabeled item, then models.ready.
-  EXPECT_EQ(world_->Count("SELECT count(*) FROM training.v_predictions WHERE model_id = " +
+  EXPECT_EQ(world_->Count("SELECT sum(row_count) FROM training.v_prediction_chunks WHERE "
+                          "model_id = " +
                           std::to_string(info.model_id())),
             200);
   EXPECT_TRUE(testing::WaitFor(
@@ -288,7 +289,7 @@ TEST_F(TrainingE2E, KilledWorkerJobFinishesOnAnotherReplica) {
   EXPECT_EQ(row[0][0].as<int>(), 2);
   EXPECT_TRUE(row[0][2].as<bool>());
   EXPECT_EQ(world_->Count("SELECT count(*) FROM training.models"), 1);
-  EXPECT_EQ(world_->Count("SELECT count(*) FROM training.predictions"), 1000);
+  EXPECT_EQ(world_->Count("SELECT sum(row_count) FROM training.prediction_chunks"), 1000);
   EXPECT_NE(b->Log().find("claimed, attempt 2/3"), std::string::npos);
 }
 
