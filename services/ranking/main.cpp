@@ -7,6 +7,7 @@
 #include "common/bus/channels.hpp"
 #include "common/redis/redis.hpp"
 #include "services/ranking/builder.hpp"
+#include "services/ranking/drop_queue.hpp"
 #include "services/ranking/ranker.hpp"
 #include "services/ranking/service.hpp"
 #include "services/ranking/storage/store.hpp"
@@ -62,6 +63,14 @@ int main(int argc, char** argv) {
   auto& bad_messages = runtime.metrics().GetCounter("labelloop_bus_messages_malformed_total",
                                                     "bus messages that could not be parsed");
 
+  ranking::DropQueue drop_queue(
+      [&](const std::vector<int64_t>& ids) { return store.LabeledAmong(ids); },
+      [&](int64_t project, int64_t item) {
+        const bool dropped = ranker.Drop(project, item);
+        if (dropped) drops.Increment();
+        return dropped;
+      });
+
   redis::Subscriber subscriber(
       runtime.redis_endpoint(),
       {bus::kModelsReady, bus::kLabelsSubmitted, ranking::kStrategyChannel},
@@ -71,10 +80,8 @@ int main(int argc, char** argv) {
           const int64_t project = j.at("project_id").get<int64_t>();
           if (channel == bus::kLabelsSubmitted) {
             // With several judgements per item, it stays in the order until it is labeled.
-            if (j.value("item_labeled", true) &&
-                ranker.Drop(project, j.at("item_id").get<int64_t>())) {
-              drops.Increment();
-            }
+            if (j.value("item_labeled", true))
+              drop_queue.Push(project, j.at("item_id").get<int64_t>());
           } else {
             builder.RequestRefresh(project);
           }
@@ -87,6 +94,7 @@ int main(int argc, char** argv) {
   runtime.metrics().AddCallbackGauge("labelloop_bus_subscriber_connected",
                                      "1 while the Redis subscriber is connected",
                                      [&] { return subscriber.connected() ? 1.0 : 0.0; });
+  drop_queue.Start();
   subscriber.Start();
   builder.Start();
 
@@ -101,6 +109,7 @@ int main(int argc, char** argv) {
       });
   return runtime.Serve({&service}, [&] {
     subscriber.Stop();
+    drop_queue.Stop();
     builder.Stop();
   });
 }
