@@ -8,10 +8,9 @@ namespace {
 constexpr size_t kMaxCacheEntries = 100000;
 
 bool StartsWith(const std::string& s, std::string_view prefix) {
-  return s.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), s.begin(),
-                                                 [](char a, char b) {
-                                                   return std::tolower(a) == std::tolower(b);
-                                                 });
+  return s.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), s.begin(),
+                    [](char a, char b) { return std::tolower(a) == std::tolower(b); });
 }
 
 std::string Trim(std::string s) {
@@ -36,32 +35,55 @@ AuthResult Authenticator::Authenticate(const Credentials& credentials) {
   }
   const std::string token = Trim(h.substr(7));
   const auto now = static_cast<int64_t>(std::time(nullptr));
+  std::optional<AccessClaims> claims;
   {
     std::lock_guard lock(mu_);
     auto it = tokens_.find(token);
     if (it != tokens_.end()) {
-      if (now < it->second.expires_at) {
-        Principal p;
-        p.user_id = it->second.user_id;
-        p.username = it->second.username;
-        p.role = it->second.role;
-        return {p, ""};
-      }
-      tokens_.erase(it);
+      if (now < it->second.expires_at)
+        claims = it->second;
+      else
+        tokens_.erase(it);
     }
   }
-  auto v = signer_.Verify(token, now);
-  if (v.error != TokenError::kNone) return {std::nullopt, std::string(TokenErrorText(v.error))};
-  {
+  if (!claims) {
+    auto v = signer_.Verify(token, now);
+    if (v.error != TokenError::kNone) {
+      return {std::nullopt, std::string(TokenErrorText(v.error))};
+    }
     std::lock_guard lock(mu_);
     if (tokens_.size() > kMaxCacheEntries) tokens_.clear();
     tokens_[token] = v.claims;
+    claims = v.claims;
+  }
+  if (!UserActive(claims->user_id)) {
+    return {std::nullopt, "this account no longer exists or is disabled"};
   }
   Principal p;
-  p.user_id = v.claims.user_id;
-  p.username = v.claims.username;
-  p.role = v.claims.role;
+  p.user_id = claims->user_id;
+  p.username = claims->username;
+  p.role = claims->role;
   return {p, ""};
+}
+
+bool Authenticator::UserActive(int64_t user_id) {
+  const auto now = Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = users_.find(user_id);
+    if (it != users_.end() && it->second.until > now) return it->second.active;
+  }
+  auto user = store_.GetUser(user_id);
+  const bool active = user.has_value() && !user->disabled;
+  std::lock_guard lock(mu_);
+  if (users_.size() > kMaxCacheEntries) users_.clear();
+  users_[user_id] = {active, now + ttl_};
+  return active;
+}
+
+void Authenticator::ForgetUser(int64_t user_id) {
+  std::lock_guard lock(mu_);
+  users_.erase(user_id);
 }
 
 AuthResult Authenticator::FromApiKey(const std::string& key) {

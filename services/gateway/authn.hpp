@@ -40,12 +40,18 @@ class Authenticator {
   std::optional<Role> Membership(const Principal& caller, int64_t project_id);
   std::set<int64_t> ProjectsOf(const Principal& caller);
   void ForgetMembership(int64_t user_id, int64_t project_id);
+  // Drops the cached account state of a user (disabled/enabled here: effective at once on
+  // this replica, within the cache time on the others).
+  void ForgetUser(int64_t user_id);
   void ForgetApiKey(const std::string& key_hash);
   void ForgetAllApiKeys();
 
  private:
   using Clock = std::chrono::steady_clock;
   AuthResult FromApiKey(const std::string& key);
+  // Whether the account still exists and is not disabled (cached for the cache time): an
+  // access token stays valid until it expires, the account behind it may not.
+  bool UserActive(int64_t user_id);
 
   const TokenSigner& signer_;
   Store& store_;
@@ -61,6 +67,11 @@ class Authenticator {
     Clock::time_point until;
   };
   std::map<std::pair<int64_t, int64_t>, CachedMembership> members_;
+  struct CachedUser {
+    bool active;
+    Clock::time_point until;
+  };
+  std::unordered_map<int64_t, CachedUser> users_;
   // Verified access tokens → their claims, until they expire (saves the JSON parse and
   // HMAC of every call; a token's claims never change).
   std::unordered_map<std::string, AccessClaims> tokens_;

@@ -284,6 +284,7 @@ Status GatewayServiceImpl::SetUserDisabled(grpc::ServerContext* context,
     auto user = store_.SetDisabled(request->user_id(), request->disabled());
     if (!user) return {StatusCode::NOT_FOUND, "user " + std::to_string(request->user_id())};
     gate_.authn().ForgetAllApiKeys();
+    gate_.authn().ForgetUser(user->id);
     ToProto(*user, reply);
     return Status::OK;
   });

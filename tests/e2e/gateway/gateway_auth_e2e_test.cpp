@@ -220,6 +220,44 @@ TEST_F(GatewayAuthE2E, OnlyAdminsManageUsers) {
   EXPECT_NE(s.error_message().find("username"), std::string::npos);
 }
 
+// Disabling an account refuses its access tokens at once (they would otherwise stay valid
+// until they expire); enabling it again lets the same token back in.
+TEST_F(GatewayAuthE2E, ADisabledUsersAccessTokenIsRefusedAtOnce) {
+  int64_t id = 0;
+  const auto token = stack_->NewUser("soon-disabled", v1::ROLE_ANNOTATOR, &id);
+  auto stub = stack_->Gateway();
+  v1::User me;
+  auto c1 = Ctx(token);
+  ASSERT_TRUE(stub->WhoAmI(c1.get(), {}, &me).ok());
+  EXPECT_TRUE(ListProjects(token).ok());
+
+  const auto set_disabled = [&](bool disabled) {
+    v1::SetUserDisabledRequest req;
+    req.set_user_id(id);
+    req.set_disabled(disabled);
+    v1::User u;
+    auto ctx = Ctx(stack_->AdminToken());
+    return stub->SetUserDisabled(ctx.get(), req, &u);
+  };
+  ASSERT_TRUE(set_disabled(true).ok());
+  auto c2 = Ctx(token);
+  auto s = stub->WhoAmI(c2.get(), {}, &me);
+  EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(s.error_message().find("disabled"), std::string::npos) << s.error_message();
+  EXPECT_EQ(ListProjects(token).error_code(), StatusCode::UNAUTHENTICATED);
+  auto http = stack_->Http();
+  auto res = http.Post("/v1/LabelingService/ListProjects",
+                       httplib::Headers{{"authorization", "Bearer " + token}}, "{}",
+                       "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401) << res->body;
+
+  ASSERT_TRUE(set_disabled(false).ok());
+  auto c3 = Ctx(token);
+  EXPECT_TRUE(stub->WhoAmI(c3.get(), {}, &me).ok());
+  EXPECT_TRUE(ListProjects(token).ok());
+}
+
 TEST_F(GatewayAuthE2E, InternalRpcsAreNotExposed) {
   const auto admin = stack_->AdminToken();
   auto ranking = v1::RankingService::NewStub(stack_->channel());
