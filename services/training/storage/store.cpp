@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "common/prediction_chunks/pg_write.hpp"
 #include "services/training/storage/pg_read.hpp"
 
 namespace labelloop::training::storage {
@@ -432,16 +433,7 @@ void PredictionSink::Add(int64_t item_id, const float* probabilities, size_t n) 
 }
 
 void PredictionSink::WriteChunk() {
-  // One parameterized INSERT per chunk with the bytes as binary parameters: no escaping,
-  // and as fast as a binary COPY for a handful of multi-megabyte rows.
-  const auto ids = packer_.item_ids();
-  const auto probs = packer_.probabilities();
-  tx_->exec_params(
-      "INSERT INTO training.prediction_chunks (model_id, chunk, first_item_id, last_item_id, "
-      "row_count, item_ids, probabilities) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-      model_id_, chunk_, packer_.first_item_id(), packer_.last_item_id(),
-      static_cast<int32_t>(packer_.rows()), pqxx::binarystring(ids.data(), ids.size()),
-      pqxx::binarystring(probs.data(), probs.size()));
+  prediction_chunks::InsertChunk(*tx_, model_id_, chunk_, packer_);
   ++chunk_;
   packer_.Clear();
 }

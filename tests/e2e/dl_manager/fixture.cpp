@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "common/migrate/migrate.hpp"
-#include "common/prediction_chunks/prediction_chunks.hpp"
+#include "common/prediction_chunks/pg_write.hpp"
 
 namespace labelloop::labeling {
 std::vector<migrate::Migration> Migrations();
@@ -94,15 +94,7 @@ Seeded Fixture::Seed(const SeedOptions& o) {
       prediction_chunks::ChunkPacker packer(3, o.rows_per_chunk);
       int32_t chunk = 0;
       auto write = [&] {
-        const auto ids = packer.item_ids();
-        const auto probs = packer.probabilities();
-        tx.exec_params(
-            "INSERT INTO training.prediction_chunks (model_id, chunk, first_item_id, "
-            "last_item_id, row_count, item_ids, probabilities) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            s.model_id, chunk++, packer.first_item_id(), packer.last_item_id(),
-            static_cast<int32_t>(packer.rows()), pqxx::binarystring(ids.data(), ids.size()),
-            pqxx::binarystring(probs.data(), probs.size()));
+        prediction_chunks::InsertChunk(tx, s.model_id, chunk++, packer);
         packer.Clear();
       };
       for (const auto& row : tx.exec_params("SELECT id FROM labeling.items WHERE project_id = $1 "

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "common/migrate/migrate.hpp"
+#include "common/prediction_chunks/pg_write.hpp"
 
 namespace labelloop {
 namespace e2e_labeling {
@@ -97,14 +98,7 @@ void World::AddPredictions(int64_t model_id, const std::vector<int64_t>& items,
   pqxx::work tx(*conn_);
   int32_t chunk = 0;
   auto write = [&] {
-    const auto ids = packer.item_ids();
-    const auto probs = packer.probabilities();
-    tx.exec_params(
-        "INSERT INTO training.prediction_chunks (model_id, chunk, first_item_id, last_item_id, "
-        "row_count, item_ids, probabilities) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        model_id, chunk++, packer.first_item_id(), packer.last_item_id(),
-        static_cast<int32_t>(packer.rows()), pqxx::binarystring(ids.data(), ids.size()),
-        pqxx::binarystring(probs.data(), probs.size()));
+    prediction_chunks::InsertChunk(tx, model_id, chunk++, packer);
     packer.Clear();
   };
   for (size_t i = 0; i < items.size(); ++i) {
