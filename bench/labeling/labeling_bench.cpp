@@ -1,18 +1,24 @@
 // Load generator for the labeling benchmark (bench/labeling/run.sh).
 //
 //   labeling_bench create-project ADDR              prints the new project's id
-//   labeling_bench run ADDR PROJECT CLIENTS SECONDS [WARMUP_SECONDS]
+//   labeling_bench run ADDR PROJECT CLIENTS SECONDS [WARMUP_SECONDS [RATE]]
 //
-// `run` starts CLIENTS threads, each with its own channel, each an annotator looping
-// ClaimNext(n = 1) then SubmitLabel, and prints one line of JSON: cycles per second
-// over the measured window and p50/p99 latency (ms) of each call.
+// `run` starts CLIENTS annotators, each with its own channel (connection), each looping
+// ClaimNext(n = 1) then SubmitLabel, driven asynchronously by two threads, and prints
+// one line of JSON: cycles per second over the measured window and p50/p99 latency (ms)
+// of each call (from the call's start to its completion event). With RATE (cycles/s in
+// all), each annotator starts its cycles on a fixed schedule instead (paced), and a
+// claim's latency counts from when its cycle was due.
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,85 +63,202 @@ int CreateProject(const std::string& addr) {
   return 0;
 }
 
-int Run(const std::string& addr, int64_t project, int clients, double seconds, double warmup) {
+// One annotator's loop, driven by completion-queue events: ClaimNext(n = 1), then
+// SubmitLabel of the item, again and again. The load generator shares the machine with
+// the service and PostgreSQL, so it is asynchronous: two threads drive all annotators
+// instead of one blocked thread per annotator (each blocked call costs two thread
+// switches on the client side alone).
+struct Annotator;
+
+// gRPC alarms take system_clock deadlines.
+std::chrono::system_clock::time_point WallTime(Clock::time_point t) {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
+}
+
+// A completion-queue tag: which annotator, and whether its alarm (not a call) fired.
+struct Event {
+  Annotator* annotator;
+  bool alarm;
+};
+
+struct Annotator {
+  Event call_event{this, false};
+  Event alarm_event{this, true};
+  grpc::Alarm alarm;
+  Clock::time_point due;      // paced: when this cycle was scheduled to start
+  Clock::duration period{0};  // paced: time between one's cycle starts (0: closed loop)
+  std::unique_ptr<LabelingService::Stub> stub;
+  std::string who;
+  std::unique_ptr<grpc::ClientContext> ctx;
+  labelloop::v1::ClaimNextRequest claim_req;
+  labelloop::v1::ClaimNextResponse claim_resp;
+  labelloop::v1::SubmitLabelRequest submit_req;
+  labelloop::v1::SubmitLabelResponse submit_resp;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<labelloop::v1::ClaimNextResponse>> claim_rpc;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<labelloop::v1::SubmitLabelResponse>> submit_rpc;
+  grpc::Status status;
+  bool claiming = false;
+  Clock::time_point started;
+  double claim_took_ms = 0;
+  std::vector<double> claim_ms;
+  std::vector<double> submit_ms;
+  long cycles = 0;
+};
+
+struct Counters {
   std::atomic<bool> stop{false};
   std::atomic<bool> measuring{false};
   std::atomic<long> errors{0};
   std::atomic<long> empty{0};
-  std::vector<std::vector<double>> claim_ms(static_cast<size_t>(clients));
-  std::vector<std::vector<double>> submit_ms(static_cast<size_t>(clients));
-  std::vector<long> cycles(static_cast<size_t>(clients), 0);
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      auto stub = NewStub(addr, c + 1);
-      const std::string who = "bench-" + std::to_string(c);
-      const auto i = static_cast<size_t>(c);
-      while (!stop.load()) {
-        labelloop::v1::ClaimNextRequest creq;
-        creq.set_project_id(project);
-        creq.set_annotator(who);
-        creq.set_n(1);
-        labelloop::v1::ClaimNextResponse cresp;
-        grpc::ClientContext cctx;
-        auto t0 = Clock::now();
-        auto st = stub->ClaimNext(&cctx, creq, &cresp);
-        auto t1 = Clock::now();
-        if (!st.ok()) {
-          if (++errors < 5) std::cerr << "claim: " << st.error_message() << "\n";
-          continue;
-        }
-        if (cresp.items_size() == 0) {
-          ++empty;
-          continue;
-        }
-        labelloop::v1::SubmitLabelRequest sreq;
-        sreq.set_item_id(cresp.items(0).lease().item_id());
-        sreq.set_lease_token(cresp.items(0).lease().token());
-        sreq.add_classes(sreq.item_id() % 2 == 0 ? "a" : "b");
-        sreq.set_seconds_spent(3);
-        labelloop::v1::SubmitLabelResponse sresp;
-        grpc::ClientContext sctx;
-        auto t2 = Clock::now();
-        st = stub->SubmitLabel(&sctx, sreq, &sresp);
-        auto t3 = Clock::now();
-        if (!st.ok()) {
-          if (++errors < 5) std::cerr << "submit: " << st.error_message() << "\n";
-          continue;
-        }
-        if (measuring.load()) {
-          claim_ms[i].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-          submit_ms[i].push_back(std::chrono::duration<double, std::milli>(t3 - t2).count());
-          ++cycles[i];
-        }
+};
+
+void StartClaim(Annotator& a, int64_t project, grpc::CompletionQueue* cq) {
+  a.ctx = std::make_unique<grpc::ClientContext>();
+  a.claim_req.set_project_id(project);
+  a.claim_req.set_annotator(a.who);
+  a.claim_req.set_n(1);
+  a.claim_resp.Clear();
+  a.claiming = true;
+  a.started = Clock::now();
+  // Paced: latency counts from when the cycle was due, so a cycle that starts late
+  // because the previous one was slow shows it (no coordinated omission).
+  if (a.period.count() > 0) {
+    a.started = std::min(a.started, a.due);
+    a.due += a.period;
+  }
+  a.claim_rpc = a.stub->AsyncClaimNext(a.ctx.get(), a.claim_req, cq);
+  a.claim_rpc->Finish(&a.claim_resp, &a.status, &a.call_event);
+}
+
+void StartSubmit(Annotator& a, grpc::CompletionQueue* cq) {
+  const auto& lease = a.claim_resp.items(0).lease();
+  a.ctx = std::make_unique<grpc::ClientContext>();
+  a.submit_req.Clear();
+  a.submit_req.set_item_id(lease.item_id());
+  a.submit_req.set_lease_token(lease.token());
+  a.submit_req.add_classes(lease.item_id() % 2 == 0 ? "a" : "b");
+  a.submit_req.set_seconds_spent(3);
+  a.claiming = false;
+  a.started = Clock::now();
+  a.submit_rpc = a.stub->AsyncSubmitLabel(a.ctx.get(), a.submit_req, cq);
+  a.submit_rpc->Finish(&a.submit_resp, &a.status, &a.call_event);
+}
+
+// Drives `annotators` on `cq` until stop is set and every call in flight has ended.
+void Drive(std::vector<Annotator*> annotators, int64_t project, grpc::CompletionQueue* cq,
+           Counters& counters) {
+  size_t in_flight = 0;
+  for (auto* a : annotators) {
+    if (a->period.count() > 0) {
+      a->alarm.Set(cq, WallTime(a->due), &a->alarm_event);
+    } else {
+      StartClaim(*a, project, cq);
+    }
+    ++in_flight;
+  }
+  void* tag = nullptr;
+  bool ok = false;
+  while (in_flight > 0 && cq->Next(&tag, &ok)) {
+    const auto* event = static_cast<Event*>(tag);
+    auto& a = *event->annotator;
+    --in_flight;
+    if (event->alarm) {  // a paced cycle is due
+      if (!counters.stop.load()) {
+        StartClaim(a, project, cq);
+        ++in_flight;
       }
-    });
+      continue;
+    }
+    const double took = std::chrono::duration<double, std::milli>(Clock::now() - a.started).count();
+    bool submit_next = false;
+    if (!ok || !a.status.ok()) {
+      if (++counters.errors < 5) {
+        std::cerr << (a.claiming ? "claim: " : "submit: ") << a.status.error_message() << "\n";
+      }
+    } else if (a.claiming) {
+      if (a.claim_resp.items_size() == 0) {
+        ++counters.empty;
+      } else {
+        a.claim_took_ms = took;
+        submit_next = true;
+      }
+    } else if (counters.measuring.load()) {
+      a.claim_ms.push_back(a.claim_took_ms);
+      a.submit_ms.push_back(took);
+      ++a.cycles;
+    }
+    if (counters.stop.load() && !submit_next) continue;
+    if (submit_next) {
+      StartSubmit(a, cq);
+    } else if (a.period.count() > 0 && a.due > Clock::now()) {
+      a.alarm.Set(cq, WallTime(a.due), &a.alarm_event);
+    } else {
+      StartClaim(a, project, cq);
+    }
+    ++in_flight;
+  }
+}
+
+// rate > 0: paced, each annotator starts a cycle every clients / rate seconds, the
+// annotators' schedules staggered evenly; 0: closed loop.
+int Run(const std::string& addr, int64_t project, int clients, double seconds, double warmup,
+        double rate) {
+  Counters counters;
+  std::vector<Annotator> annotators(static_cast<size_t>(clients));
+  const auto start_at = Clock::now();
+  for (int c = 0; c < clients; ++c) {
+    auto& a = annotators[static_cast<size_t>(c)];
+    a.stub = NewStub(addr, c + 1);
+    a.who = "bench-" + std::to_string(c);
+    if (rate > 0) {
+      a.period = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(static_cast<double>(clients) / rate));
+      a.due = start_at + a.period * c / clients;
+    }
+  }
+  const int driver_count = std::min(2, clients);
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> queues;
+  std::vector<std::thread> drivers;
+  for (int d = 0; d < driver_count; ++d) {
+    std::vector<Annotator*> mine;
+    for (int c = d; c < clients; c += driver_count) {
+      mine.push_back(&annotators[static_cast<size_t>(c)]);
+    }
+    queues.push_back(std::make_unique<grpc::CompletionQueue>());
+    drivers.emplace_back(Drive, std::move(mine), project, queues.back().get(), std::ref(counters));
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
-  measuring = true;
+  counters.measuring = true;
   auto start = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  measuring = false;
+  counters.measuring = false;
   auto elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  stop = true;
-  for (auto& t : threads) t.join();
+  counters.stop = true;
+  for (auto& t : drivers) t.join();
+  for (auto& q : queues) {
+    q->Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (q->Next(&tag, &ok)) {
+    }
+  }
   std::vector<double> claims;
   std::vector<double> submits;
   long total = 0;
-  for (int c = 0; c < clients; ++c) {
-    const auto i = static_cast<size_t>(c);
-    claims.insert(claims.end(), claim_ms[i].begin(), claim_ms[i].end());
-    submits.insert(submits.end(), submit_ms[i].begin(), submit_ms[i].end());
-    total += cycles[i];
+  for (const auto& a : annotators) {
+    claims.insert(claims.end(), a.claim_ms.begin(), a.claim_ms.end());
+    submits.insert(submits.end(), a.submit_ms.begin(), a.submit_ms.end());
+    total += a.cycles;
   }
   std::printf(
       "{\"cycles\":%ld,\"seconds\":%.2f,\"cycles_per_s\":%.1f,\"claim_p50_ms\":%.2f,"
       "\"claim_p99_ms\":%.2f,\"submit_p50_ms\":%.2f,\"submit_p99_ms\":%.2f,\"errors\":%ld,"
       "\"empty_claims\":%ld}\n",
       total, elapsed, static_cast<double>(total) / elapsed, Percentile(claims, 0.50),
-      Percentile(claims, 0.99), Percentile(submits, 0.50), Percentile(submits, 0.99), errors.load(),
-      empty.load());
-  return errors.load() == 0 ? 0 : 1;
+      Percentile(claims, 0.99), Percentile(submits, 0.50), Percentile(submits, 0.99),
+      counters.errors.load(), counters.empty.load());
+  return counters.errors.load() == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -143,11 +266,12 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 2 && args[0] == "create-project") return CreateProject(args[1]);
-  if ((args.size() == 5 || args.size() == 6) && args[0] == "run") {
+  if (args.size() >= 5 && args.size() <= 7 && args[0] == "run") {
     return Run(args[1], std::stoll(args[2]), std::stoi(args[3]), std::stod(args[4]),
-               args.size() == 6 ? std::stod(args[5]) : 3.0);
+               args.size() >= 6 ? std::stod(args[5]) : 3.0,
+               args.size() == 7 ? std::stod(args[6]) : 0.0);
   }
   std::cerr << "usage: labeling_bench create-project ADDR\n"
-               "       labeling_bench run ADDR PROJECT CLIENTS SECONDS [WARMUP_SECONDS]\n";
+               "       labeling_bench run ADDR PROJECT CLIENTS SECONDS [WARMUP_SECONDS [RATE]]\n";
   return 2;
 }

@@ -8,7 +8,8 @@
 #
 # Environment: ITEMS (1000000), CLIENTS (64), DURATION (seconds per run, 20), RUNS (3), POOL (labeling's
 # pg-pool-size, 8), CLAIM_POOL (its claim-pool-size, 8), LL_PG_FAST (0: durable PostgreSQL
-# defaults; 1: fsync off). After the runs, one single-annotator run (no queueing) gives
+# defaults; 1: fsync off), SERVICE_ARGS (more labelloop-labeling flags, e.g. "--claim-batches 2").
+# After the runs, one single-annotator run (no queueing) gives
 # the latency of an unloaded cycle.
 # Needs the labelloop-labeling and labeling_bench binaries in BUILD_DIR/bin.
 set -euo pipefail
@@ -46,7 +47,7 @@ pgbench -i -q -s 10 "$URL/pgbench" >/dev/null 2>&1
 GRPC_PORT="$(ll_free_port)"
 "$BUILD_DIR/bin/labelloop-labeling" --pg-url "$URL/labelloop" --redis-port "$REDIS_PORT" \
     --grpc-host 127.0.0.1 --grpc-port "$GRPC_PORT" --metrics-port 0 --pg-pool-size "$POOL" \
-    --claim-pool-size "$CLAIM_POOL" \
+    --claim-pool-size "$CLAIM_POOL" ${SERVICE_ARGS:-} \
     --log-level warn --env-file /dev/null >"$TMP_DIR/labeling.log" 2>&1 &
 SERVICE_PID=$!
 ADDR="127.0.0.1:$GRPC_PORT"
@@ -65,7 +66,7 @@ end=$(date +%s.%N)
 
 echo "# labeling benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), PostgreSQL $(psql -tA "$URL/postgres" -c 'SHOW server_version'), fsync=$(psql -tA "$URL/postgres" -c 'SHOW fsync'), synchronous_commit=$(psql -tA "$URL/postgres" -c 'SHOW synchronous_commit')"
-echo "# workload: project of $ITEMS items (inserted in $(echo "$end - $start" | bc) s), $CLIENTS clients, ${SECONDS_PER_RUN} s per run, $RUNS runs, labeling pg-pool-size $POOL + claim-pool-size $CLAIM_POOL, ranking not running (oldest-first fallback)"
+echo "# workload: project of $ITEMS items (inserted in $(echo "$end - $start" | bc) s), $CLIENTS clients, ${SECONDS_PER_RUN} s per run, $RUNS runs, labeling pg-pool-size $POOL + claim-pool-size $CLAIM_POOL ${SERVICE_ARGS:-}, load generator: $CLIENTS annotators on their own connections driven by 2 threads, ranking not running (oldest-first fallback)"
 cycles=()
 tps=()
 for run in $(seq 1 "$RUNS"); do

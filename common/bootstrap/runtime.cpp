@@ -1,5 +1,6 @@
 #include "common/bootstrap/runtime.hpp"
 
+#include <absl/synchronization/mutex.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -50,6 +51,11 @@ Runtime::~Runtime() = default;
 bool Runtime::development() const { return settings_.GetString("environment") == "development"; }
 
 std::optional<int> Runtime::Init(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock detector on:
+  // every lock inside gRPC then updates a global lock graph (a few per cent of a
+  // service's CPU per call). The detector is a debugging aid; gRPC's own builds turn it
+  // off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   grpc_server::BlockShutdownSignals();
   auto loaded = settings_.Load(argc, argv, config::ProcessEnvironment());
   if (loaded.help_shown) {

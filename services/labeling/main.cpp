@@ -37,6 +37,15 @@ int main(int argc, char** argv) {
            "how often the oldest-first walk starts again from a project's first item (items "
            "committed late with ids below the frontier wait at most this long)",
            0, 3600000);
+  s.AddInt("claim-batches", 4,
+           "concurrent ClaimNext calls are combined into batches (one transaction each); "
+           "how many batches run at a time (at most claim-pool-size are useful)",
+           1, 1000);
+  s.AddInt("submit-batches", 2,
+           "concurrent SubmitLabel calls are combined into batches (one transaction each); "
+           "how many batches run at a time",
+           1, 1000);
+  s.AddInt("batch-max", 64, "calls per claim or submit batch at most", 1, 10000);
   labeling::ingest::DeclareIngestSettings(s);
   if (auto code = runtime.Init(argc, argv)) return *code;
 
@@ -47,7 +56,10 @@ int main(int argc, char** argv) {
   pg::Pool claim_pool(claim_options);
   labeling::storage::AssignmentStore assignments(
       runtime.pool(), claim_pool, static_cast<int>(s.GetInt("lease-seconds")),
-      std::chrono::milliseconds(s.GetInt("claim-rescan-ms")));
+      std::chrono::milliseconds(s.GetInt("claim-rescan-ms")),
+      {static_cast<size_t>(s.GetInt("claim-batches")),
+       static_cast<size_t>(s.GetInt("submit-batches")),
+       static_cast<size_t>(s.GetInt("batch-max"))});
   labeling::storage::QueryStore queries(runtime.pool());
   labeling::RankingClient ranking(s.GetString("ranking-addr"),
                                   std::chrono::milliseconds(s.GetInt("ranking-deadline-ms")),

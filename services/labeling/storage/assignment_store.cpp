@@ -1,6 +1,11 @@
 #include "services/labeling/storage/assignment_store.hpp"
 
+#include <spdlog/fmt/fmt.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 
 #include "services/labeling/domain/consensus.hpp"
 #include "services/labeling/domain/schema.hpp"
@@ -50,13 +55,25 @@ std::vector<std::vector<std::string>> ParseOtherLabels(const std::string& json) 
 }  // namespace
 
 AssignmentStore::AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease_seconds,
-                                 std::chrono::milliseconds rescan)
-    : pool_(pool), claim_pool_(claim_pool), lease_seconds_(lease_seconds), rescan_(rescan) {
+                                 std::chrono::milliseconds rescan, BatchOptions batches)
+    : pool_(pool),
+      claim_pool_(claim_pool),
+      lease_seconds_(lease_seconds),
+      rescan_(rescan),
+      claims_(batches.claim_batches, batches.max_batch,
+              [this](const auto& batch) { RunClaims(batch); }),
+      submits_(batches.submit_batches, batches.max_batch,
+               [this](const auto& batch) { RunSubmits(batch); }) {
   claim_pool_.Prepare("ll_claim",
                       "SELECT item_id, token::text, " + Epoch("claimed_at") + ", " +
                           Epoch("expires_at") +
                           ", already_held, ranked, frontier "
                           "FROM labeling.claim_items($1, $2, $3, $4, $5::bigint[], $6)");
+  claim_pool_.Prepare("ll_claim_batch",
+                      "SELECT slot, item_id, token::text, " + Epoch("claimed_at") + ", " +
+                          Epoch("expires_at") +
+                          ", already_held, ranked, frontier FROM labeling.claim_batch($1, "
+                          "$2::text[], $3::integer[], $4, $5::bigint[], $6)");
   // Locks the item row (every writer of an item's leases and labels does), and holds
   // the project's class lock shared so UpdateProject cannot drop a class meanwhile.
   pool_.Prepare("ll_lock_item_for_label",
@@ -72,6 +89,11 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease
                 "judgements, item_status, labeled_count, label_kind, "
                 "array_to_json(schema_classes)::text "
                 "FROM labeling.submit_label($1, $2::uuid, $3, $4::text[], $5, $6)");
+  pool_.Prepare(
+      "ll_submit_batch",
+      "SELECT slot, project_id, annotator, array_to_json(classes)::text, judgements, "
+      "item_status, labeled_count FROM labeling.submit_batch($1::bigint[], "
+      "$2::uuid[], $3::text[], $4::integer[], $5::integer[], $6::text[], $7::real[], $8)");
   // A new statement after the lock: a fresh snapshot that sees every committed lease.
   // A lease row still there means nobody claimed the item since it expired (a claim
   // ends the expired leases of the items it takes).
@@ -142,6 +164,97 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease
 Outcome<std::vector<LeaseRecord>> AssignmentStore::Claim(int64_t project_id,
                                                          const std::string& annotator, int n,
                                                          const std::vector<int64_t>& ranked) {
+  return claims_.Run(ClaimCall{project_id, annotator, n, ranked});
+}
+
+void AssignmentStore::RunClaims(const std::vector<ClaimCombiner::Call*>& batch) {
+  // Groups of one project and one ranked list with distinct annotators. A second call of
+  // an annotator runs after its group, so it gets what the first got (already held), as
+  // it would one after the other.
+  std::vector<std::vector<ClaimCombiner::Call*>> groups;
+  std::vector<ClaimCombiner::Call*> later;
+  for (auto* call : batch) {
+    const ClaimCall& c = call->request;
+    auto group = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
+      return g[0]->request.project_id == c.project_id && g[0]->request.ranked == c.ranked;
+    });
+    if (group == groups.end()) {
+      groups.push_back({call});
+    } else if (std::any_of(group->begin(), group->end(), [&](const auto* other) {
+                 return other->request.annotator == c.annotator;
+               })) {
+      later.push_back(call);
+    } else {
+      group->push_back(call);
+    }
+  }
+  for (const auto& group : groups) {
+    if (group.size() == 1) {
+      group[0]->result.emplace(ClaimOne(group[0]->request));
+    } else {
+      ClaimTogether(group);
+    }
+  }
+  for (auto* call : later) call->result.emplace(ClaimOne(call->request));
+}
+
+void AssignmentStore::ClaimTogether(const std::vector<ClaimCombiner::Call*>& group) {
+  const ClaimCall& first = group[0]->request;
+  const FrontierStart start = FrontierFor(first.project_id);
+  std::vector<std::string> annotators;
+  std::vector<int64_t> counts;
+  for (const auto* call : group) {
+    annotators.push_back(call->request.annotator);
+    counts.push_back(call->request.n);
+  }
+  const std::string ranked_array = IntArray(first.ranked);
+  std::vector<std::vector<LeaseRecord>> leases;
+  int64_t frontier = 0;
+  int64_t earliest_expiry_us = 0;
+  bool one_by_one = false;
+  auto out = Guarded<bool>(claim_pool_, "ClaimNext", [&](pqxx::connection& c) {
+    leases.assign(group.size(), {});
+    pqxx::nontransaction tx(c);
+    auto r = tx.exec_prepared("ll_claim_batch", first.project_id, TextArray(annotators),
+                              IntArray(counts), lease_seconds_,
+                              first.ranked.empty() ? nullptr : ranked_array.c_str(), start.from);
+    for (const auto& row : r) {
+      if (row[0].is_null()) {  // the last row: the frontier and the earliest expiry
+        if (!row[7].is_null()) frontier = row[7].as<int64_t>();
+        if (!row[4].is_null()) earliest_expiry_us = row[4].as<int64_t>();
+        continue;
+      }
+      const auto slot = row[0].as<size_t>();
+      if (slot == 0) {  // judgements_per_item > 1: claim_items, one annotator at a time
+        one_by_one = true;
+        continue;
+      }
+      if (slot > group.size()) throw std::runtime_error("claim_batch: slot out of range");
+      leases[slot - 1].push_back({row[1].as<int64_t>(), row[2].as<std::string>(),
+                                  annotators[slot - 1], row[3].as<int64_t>(), row[4].as<int64_t>(),
+                                  row[5].as<bool>(), row[6].as<bool>()});
+    }
+    return Outcome<bool>(true);
+  });
+  if (out.ok() && one_by_one) {
+    for (auto* call : group) call->result.emplace(ClaimOne(call->request));
+    return;
+  }
+  if (out.ok()) LearnFrontier(first.project_id, start.generation, frontier, earliest_expiry_us);
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (out.ok()) {
+      group[i]->result.emplace(std::move(leases[i]));
+    } else {
+      group[i]->result.emplace(out.error());
+    }
+  }
+}
+
+AssignmentStore::ClaimResult AssignmentStore::ClaimOne(const ClaimCall& call) {
+  const int64_t project_id = call.project_id;
+  const std::string& annotator = call.annotator;
+  const int n = call.n;
+  const std::vector<int64_t>& ranked = call.ranked;
   const FrontierStart start = FrontierFor(project_id);
   int64_t frontier = 0;
   int64_t earliest_expiry_us = 0;
@@ -254,7 +367,85 @@ Outcome<bool> AssignmentStore::Skip(int64_t item_id, const std::string& token,
   return EndLease(item_id, token, "skipped", &reason);
 }
 
-Outcome<SubmitResult> AssignmentStore::Submit(const SubmitInput& in) {
+Outcome<SubmitResult> AssignmentStore::Submit(const SubmitInput& in) { return submits_.Run(in); }
+
+void AssignmentStore::RunSubmits(const std::vector<SubmitCombiner::Call*>& batch) {
+  // Distinct items go together; a second submit of an item runs after them, alone, as it
+  // would one after the other (it then finds the lease ended).
+  std::vector<SubmitCombiner::Call*> together;
+  std::vector<SubmitCombiner::Call*> later;
+  for (auto* call : batch) {
+    const bool repeat = std::any_of(together.begin(), together.end(), [&](const auto* other) {
+      return other->request.item_id == call->request.item_id;
+    });
+    (repeat || call->request.lease_token.empty() ? later : together).push_back(call);
+  }
+  if (together.size() == 1) {
+    together[0]->result.emplace(SubmitOne(together[0]->request));
+  } else if (!together.empty()) {
+    SubmitTogether(together);
+  }
+  for (auto* call : later) call->result.emplace(SubmitOne(call->request));
+}
+
+void AssignmentStore::SubmitTogether(const std::vector<SubmitCombiner::Call*>& group) {
+  std::vector<int64_t> items;
+  std::vector<std::string> tokens;
+  std::vector<std::string> annotators;
+  std::vector<int64_t> class_at;
+  std::vector<int64_t> class_n;
+  std::vector<std::string> classes;
+  std::string seconds = "{";
+  for (const auto* call : group) {
+    const SubmitInput& in = call->request;
+    items.push_back(in.item_id);
+    tokens.push_back(in.lease_token);
+    annotators.push_back(in.annotator);
+    class_at.push_back(static_cast<int64_t>(classes.size()) + 1);
+    class_n.push_back(static_cast<int64_t>(in.classes.size()));
+    classes.insert(classes.end(), in.classes.begin(), in.classes.end());
+    seconds += fmt::format("{}{}", seconds.size() > 1 ? "," : "", in.seconds_spent);
+  }
+  seconds += "}";
+  std::vector<std::optional<SubmitResult>> written;
+  auto out = Guarded<bool>(pool_, "SubmitLabel", [&](pqxx::connection& c) {
+    written.assign(group.size(), std::nullopt);
+    // One statement in autocommit: submit_batch is the whole transaction.
+    pqxx::nontransaction tx(c);
+    auto r = tx.exec_prepared("ll_submit_batch", IntArray(items), TextArray(tokens),
+                              TextArray(annotators), IntArray(class_at), IntArray(class_n),
+                              TextArray(classes), seconds, kClassLockBase);
+    for (const auto& row : r) {
+      const auto slot = row[0].as<size_t>();
+      if (slot == 0 || slot > group.size()) {
+        throw std::runtime_error("submit_batch: slot out of range");
+      }
+      SubmitResult res;
+      res.item_id = items[slot - 1];
+      res.project_id = row[1].as<int64_t>();
+      res.annotator = row[2].as<std::string>();
+      res.classes = JsonStrings(row[3]);
+      res.judgements = row[4].as<int>();
+      res.item_status = row[5].as<std::string>();
+      res.item_labeled = res.item_status == "labeled";
+      if (res.item_labeled) res.consensus = res.classes;
+      res.labeled_count = row[6].as<int64_t>();
+      written[slot - 1] = std::move(res);
+    }
+    return Outcome<bool>(true);
+  });
+  // What the batch did not write (or all of it when the batch failed: nothing was
+  // written then) runs alone, which gives each call its own answer or error.
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (out.ok() && written[i]) {
+      group[i]->result.emplace(std::move(*written[i]));
+    } else {
+      group[i]->result.emplace(SubmitOne(group[i]->request));
+    }
+  }
+}
+
+Outcome<SubmitResult> AssignmentStore::SubmitOne(const SubmitInput& in) {
   using Result = Outcome<SubmitResult>;
   bool others = false;
   auto first = Guarded<SubmitResult>(pool_, "SubmitLabel", [&](pqxx::connection& c) -> Result {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/pg/pool.hpp"
+#include "services/labeling/domain/combiner.hpp"
 #include "services/labeling/domain/outcome.hpp"
 
 namespace labelloop::labeling::storage {
@@ -50,6 +51,13 @@ struct SubmitResult {
   int64_t labeled_count = 0;
 };
 
+// How concurrent claims and submits are combined (see AssignmentStore).
+struct BatchOptions {
+  size_t claim_batches = 4;   // claim batches running at a time
+  size_t submit_batches = 2;  // submit batches running at a time
+  size_t max_batch = 64;      // calls per batch at most
+};
+
 class AssignmentStore {
  public:
   // Registers the prepared statements on the pools (call before serving). claim_pool
@@ -58,8 +66,12 @@ class AssignmentStore {
   // here, and from the project's start when a lease it stepped over expires and at least
   // every `rescan` (items committed late below the frontier, leases released by another
   // replica, wait at most that long).
+  //
+  // Concurrent claims (and submits) are combined (BatchOptions): each batch is one call
+  // of claim_batch (submit_batch) of migration 0006; a call that arrives alone runs
+  // claim_items (submit_label) itself.
   AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease_seconds,
-                  std::chrono::milliseconds rescan);
+                  std::chrono::milliseconds rescan, BatchOptions batches = {});
 
   Outcome<std::vector<LeaseRecord>> Claim(int64_t project_id, const std::string& annotator, int n,
                                           const std::vector<int64_t>& ranked);
@@ -74,6 +86,23 @@ class AssignmentStore {
   int lease_seconds() const { return lease_seconds_; }
 
  private:
+  struct ClaimCall {
+    int64_t project_id = 0;
+    std::string annotator;
+    int n = 0;
+    std::vector<int64_t> ranked;
+  };
+  using ClaimResult = Outcome<std::vector<LeaseRecord>>;
+  using ClaimCombiner = Combiner<ClaimCall, ClaimResult>;
+  using SubmitCombiner = Combiner<SubmitInput, Outcome<SubmitResult>>;
+  void RunClaims(const std::vector<ClaimCombiner::Call*>& batch);
+  void RunSubmits(const std::vector<SubmitCombiner::Call*>& batch);
+  // One call of claim_batch for distinct annotators of one project with one ranked list.
+  void ClaimTogether(const std::vector<ClaimCombiner::Call*>& group);
+  ClaimResult ClaimOne(const ClaimCall& call);
+  Outcome<SubmitResult> SubmitOne(const SubmitInput& input);
+  // One call of submit_batch for distinct items; the calls it did not write run alone.
+  void SubmitTogether(const std::vector<SubmitCombiner::Call*>& group);
   Outcome<SubmitResult> Write(const SubmitInput& input, bool with_lease);
   // Where the next oldest-first walk of the project starts, and what a claim learnt: a
   // frontier and the earliest expiry (µs since the epoch, 0: none) of the leases its walk
@@ -102,6 +131,8 @@ class AssignmentStore {
   std::chrono::milliseconds rescan_;
   std::mutex frontier_mu_;
   std::unordered_map<int64_t, Frontier> frontiers_;
+  ClaimCombiner claims_;
+  SubmitCombiner submits_;
 };
 
 }  // namespace labelloop::labeling::storage

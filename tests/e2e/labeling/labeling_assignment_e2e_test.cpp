@@ -85,30 +85,7 @@ TEST(LabelingAssignment, ThirtyTwoAnnotatorsLabelEveryItemExactlyOnce) {
   ASSERT_EQ(failures.load(), 0) << (errors.empty() ? "" : errors.front());
   EXPECT_EQ(submitted.load(), kItems);
 
-  const std::string p = std::to_string(project.id());
-  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.labels WHERE project_id = " + p), kItems);
-  EXPECT_EQ(h.Count("SELECT count(DISTINCT item_id) FROM labeling.labels WHERE project_id = " + p),
-            kItems);
-  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.items WHERE status = 'labeled' AND "
-                    "judgements = 1 AND project_id = " +
-                    p),
-            kItems);
-  // Every label matches what its annotator submitted (none lost or mixed up).
-  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.labels l WHERE project_id = " + p +
-                    " AND classes <> ARRAY[(ARRAY['cat','dog','bird'])[l.item_id % 3 + 1]]"),
-            0);
-  // No two leases of one item ever overlapped in time.
-  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.lease_history a JOIN labeling.lease_history b "
-                    "ON a.item_id = b.item_id AND a.id < b.id WHERE a.project_id = " +
-                    p +
-                    " AND tstzrange(a.claimed_at, coalesce(a.ended_at, a.expires_at)) && "
-                    "tstzrange(b.claimed_at, coalesce(b.ended_at, b.expires_at))"),
-            0);
-  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.lease_history WHERE outcome IS DISTINCT FROM "
-                    "'submitted' AND project_id = " +
-                    p),
-            0);
-  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.leases WHERE project_id = " + p), 0);
+  ExpectEveryItemLabeledOnce(h, project.id(), kItems);
   EXPECT_TRUE(testing::WaitFor([&] { return events.load() >= kItems; }, seconds(20)))
       << events.load();
 

@@ -64,6 +64,34 @@ int64_t LabelingHarness::Count(const std::string& sql) {
   return tx.exec(sql)[0][0].as<int64_t>();
 }
 
+void ExpectEveryItemLabeledOnce(LabelingHarness& h, int64_t project_id, int items) {
+  const std::string p = std::to_string(project_id);
+  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.labels WHERE project_id = " + p), items);
+  EXPECT_EQ(h.Count("SELECT count(DISTINCT item_id) FROM labeling.labels WHERE project_id = " + p),
+            items);
+  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.items WHERE status = 'labeled' AND "
+                    "judgements = 1 AND project_id = " +
+                    p),
+            items);
+  EXPECT_EQ(h.Count("SELECT sum(labeled) FROM labeling.label_counts WHERE project_id = " + p),
+            items);
+  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.labels l WHERE project_id = " + p +
+                    " AND classes <> ARRAY[(ARRAY['cat','dog','bird'])[l.item_id % 3 + 1]]"),
+            0);
+  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.lease_history a JOIN labeling.lease_history b "
+                    "ON a.item_id = b.item_id AND a.id < b.id WHERE a.project_id = " +
+                    p +
+                    " AND tstzrange(a.claimed_at, coalesce(a.ended_at, a.expires_at)) && "
+                    "tstzrange(b.claimed_at, coalesce(b.ended_at, b.expires_at))"),
+            0);
+  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.lease_history WHERE outcome IS DISTINCT FROM "
+                    "'submitted' AND project_id = " +
+                    p),
+            0);
+  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.lease_history WHERE project_id = " + p), items);
+  EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.leases WHERE project_id = " + p), 0);
+}
+
 grpc::Status Claim(v1::LabelingService::Stub& stub, int64_t project, const std::string& who, int n,
                    v1::ClaimNextResponse* out) {
   v1::ClaimNextRequest req;

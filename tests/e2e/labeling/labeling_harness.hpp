@@ -41,6 +41,12 @@ class LabelingHarness {
   std::unique_ptr<v1::LabelingService::Stub> stub_;
 };
 
+// After annotators labeled every one of `items` items of the project with class
+// (cat, dog, bird)[item_id % 3]: one label per item, each the class its annotator sent,
+// the items labeled, the labeled counter right, no live lease left, one history row per
+// lease, and no two leases of an item ever overlapping in time.
+void ExpectEveryItemLabeledOnce(LabelingHarness& h, int64_t project_id, int items);
+
 // Convenience calls returning the status and filling the reply.
 grpc::Status Claim(v1::LabelingService::Stub& stub, int64_t project, const std::string& who, int n,
                    v1::ClaimNextResponse* out);
