@@ -26,12 +26,22 @@ Authenticator::Authenticator(const TokenSigner& signer, Store& store, int64_t ca
     : signer_(signer), store_(store), ttl_(cache_ms) {}
 
 AuthResult Authenticator::Authenticate(const Credentials& credentials) {
-  if (!credentials.api_key.empty()) return FromApiKey(Trim(credentials.api_key));
+  return *Authenticate(credentials, false);
+}
+
+std::optional<AuthResult> Authenticator::AuthenticateCached(const Credentials& credentials) {
+  return Authenticate(credentials, true);
+}
+
+std::optional<AuthResult> Authenticator::Authenticate(const Credentials& credentials,
+                                                      bool cached_only) {
+  if (!credentials.api_key.empty()) return FromApiKey(Trim(credentials.api_key), cached_only);
   const std::string& h = credentials.authorization;
-  if (h.empty()) return {};
-  if (StartsWith(h, "ApiKey ")) return FromApiKey(Trim(h.substr(7)));
+  if (h.empty()) return AuthResult{};
+  if (StartsWith(h, "ApiKey ")) return FromApiKey(Trim(h.substr(7)), cached_only);
   if (!StartsWith(h, "Bearer ")) {
-    return {std::nullopt, "authorization: expected 'Bearer <access token>' or 'ApiKey <key>'"};
+    return AuthResult{std::nullopt,
+                      "authorization: expected 'Bearer <access token>' or 'ApiKey <key>'"};
   }
   const std::string token = Trim(h.substr(7));
   const auto now = static_cast<int64_t>(std::time(nullptr));
@@ -49,30 +59,31 @@ AuthResult Authenticator::Authenticate(const Credentials& credentials) {
   if (!claims) {
     auto v = signer_.Verify(token, now);
     if (v.error != TokenError::kNone) {
-      return {std::nullopt, std::string(TokenErrorText(v.error))};
+      return AuthResult{std::nullopt, std::string(TokenErrorText(v.error))};
     }
     std::lock_guard lock(mu_);
     if (tokens_.size() > kMaxCacheEntries) tokens_.clear();
     tokens_[token] = v.claims;
     claims = v.claims;
   }
-  if (!UserActive(claims->user_id)) {
-    return {std::nullopt, "this account no longer exists or is disabled"};
-  }
+  auto active = UserActive(claims->user_id, cached_only);
+  if (!active) return std::nullopt;
+  if (!*active) return AuthResult{std::nullopt, "this account no longer exists or is disabled"};
   Principal p;
   p.user_id = claims->user_id;
   p.username = claims->username;
   p.role = claims->role;
-  return {p, ""};
+  return AuthResult{p, ""};
 }
 
-bool Authenticator::UserActive(int64_t user_id) {
+std::optional<bool> Authenticator::UserActive(int64_t user_id, bool cached_only) {
   const auto now = Clock::now();
   {
     std::lock_guard lock(mu_);
     auto it = users_.find(user_id);
     if (it != users_.end() && it->second.until > now) return it->second.active;
   }
+  if (cached_only) return std::nullopt;
   auto user = store_.GetUser(user_id);
   const bool active = user.has_value() && !user->disabled;
   std::lock_guard lock(mu_);
@@ -86,17 +97,18 @@ void Authenticator::ForgetUser(int64_t user_id) {
   users_.erase(user_id);
 }
 
-AuthResult Authenticator::FromApiKey(const std::string& key) {
+std::optional<AuthResult> Authenticator::FromApiKey(const std::string& key, bool cached_only) {
   const std::string hash = HashSecret(key);
   const auto now = Clock::now();
   {
     std::lock_guard lock(mu_);
     auto it = keys_.find(hash);
     if (it != keys_.end() && it->second.until > now) {
-      if (it->second.principal) return {it->second.principal, ""};
-      return {std::nullopt, "API key is unknown or revoked"};
+      if (it->second.principal) return AuthResult{it->second.principal, ""};
+      return AuthResult{std::nullopt, "API key is unknown or revoked"};
     }
   }
+  if (cached_only) return std::nullopt;
   auto found = store_.FindApiKey(hash);
   std::optional<Principal> principal;
   if (found && !found->second.disabled) {
@@ -112,8 +124,8 @@ AuthResult Authenticator::FromApiKey(const std::string& key) {
     if (keys_.size() > kMaxCacheEntries) keys_.clear();
     keys_[hash] = {principal, now + ttl_};
   }
-  if (principal) return {principal, ""};
-  return {std::nullopt, "API key is unknown or revoked"};
+  if (principal) return AuthResult{principal, ""};
+  return AuthResult{std::nullopt, "API key is unknown or revoked"};
 }
 
 std::optional<Role> Authenticator::Membership(const Principal& caller, int64_t project_id) {
@@ -129,6 +141,15 @@ std::optional<Role> Authenticator::Membership(const Principal& caller, int64_t p
   if (members_.size() > kMaxCacheEntries) members_.clear();
   members_[key] = {role, now + ttl_};
   return role;
+}
+
+std::optional<std::optional<Role>> Authenticator::MembershipCached(const Principal& caller,
+                                                                   int64_t project_id) {
+  const auto key = std::make_pair(caller.user_id, project_id);
+  std::lock_guard lock(mu_);
+  auto it = members_.find(key);
+  if (it != members_.end() && it->second.until > Clock::now()) return it->second.role;
+  return std::nullopt;
 }
 
 std::set<int64_t> Authenticator::ProjectsOf(const Principal& caller) {

@@ -36,8 +36,13 @@ class Authenticator {
   Authenticator(const TokenSigner& signer, Store& store, int64_t cache_ms);
 
   AuthResult Authenticate(const Credentials& credentials);
+  // The same answer from the caches alone, without touching the database; nullopt when
+  // one is needed (then call Authenticate).
+  std::optional<AuthResult> AuthenticateCached(const Credentials& credentials);
   // The caller's membership role in a project (nullopt: not a member).
   std::optional<Role> Membership(const Principal& caller, int64_t project_id);
+  // The same from the cache alone; nullopt when not cached (then call Membership).
+  std::optional<std::optional<Role>> MembershipCached(const Principal& caller, int64_t project_id);
   std::set<int64_t> ProjectsOf(const Principal& caller);
   void ForgetMembership(int64_t user_id, int64_t project_id);
   // Drops the cached account state of a user (disabled/enabled here: effective at once on
@@ -48,10 +53,12 @@ class Authenticator {
 
  private:
   using Clock = std::chrono::steady_clock;
-  AuthResult FromApiKey(const std::string& key);
+  // cached_only: nullopt instead of a database lookup.
+  std::optional<AuthResult> Authenticate(const Credentials& credentials, bool cached_only);
+  std::optional<AuthResult> FromApiKey(const std::string& key, bool cached_only);
   // Whether the account still exists and is not disabled (cached for the cache time): an
   // access token stays valid until it expires, the account behind it may not.
-  bool UserActive(int64_t user_id);
+  std::optional<bool> UserActive(int64_t user_id, bool cached_only);
 
   const TokenSigner& signer_;
   Store& store_;

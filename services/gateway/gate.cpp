@@ -143,42 +143,79 @@ const Route* Gate::FindHttp(const std::string& path) const {
 
 grpc::Status Gate::Authenticate(const Credentials& credentials, Principal* principal,
                                 int64_t* retry_after) {
+  return *AuthenticateImpl(credentials, principal, retry_after, false);
+}
+
+std::optional<grpc::Status> Gate::AuthenticateImpl(const Credentials& credentials,
+                                                   Principal* principal, int64_t* retry_after,
+                                                   bool cached_only) {
   AuthResult a;
   try {
-    a = authn_.Authenticate(credentials);
+    if (cached_only) {
+      auto cached = authn_.AuthenticateCached(credentials);
+      if (!cached) return std::nullopt;
+      a = std::move(*cached);
+    } else {
+      a = authn_.Authenticate(credentials);
+    }
   } catch (const std::exception& e) {
     spdlog::error("authentication lookup failed: {}", e.what());
-    return {grpc::StatusCode::UNAVAILABLE, "gateway database unavailable; retry shortly"};
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "gateway database unavailable; retry shortly");
   }
   if (!a.principal) {
-    return {grpc::StatusCode::UNAUTHENTICATED,
-            a.error.empty() ? "sign in: send 'authorization: Bearer <access token>' (from Login) "
-                              "or 'authorization: ApiKey <key>'"
-                            : a.error};
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        a.error.empty()
+                            ? "sign in: send 'authorization: Bearer <access token>' (from "
+                              "Login) or 'authorization: ApiKey <key>'"
+                            : a.error);
   }
-  *principal = *a.principal;
   const int64_t limit =
-      principal->api_key_id != 0 ? options_.api_key_rate_limit : options_.user_rate_limit;
+      a.principal->api_key_id != 0 ? options_.api_key_rate_limit : options_.user_rate_limit;
+  // Counting a call is a Redis round trip.
+  if (cached_only && limit > 0 && options_.rate_window_seconds > 0) return std::nullopt;
+  *principal = *a.principal;
   auto d = limiter_.Hit(principal->RateKey(), limit, options_.rate_window_seconds);
   if (!d.allowed) {
     *retry_after = d.retry_after_seconds;
-    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
-            "rate limit of " + std::to_string(limit) + " calls per " +
-                std::to_string(options_.rate_window_seconds) + " s reached for " +
-                principal->RateKey() + "; retry after " + std::to_string(d.retry_after_seconds) +
-                " s"};
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "rate limit of " + std::to_string(limit) + " calls per " +
+                            std::to_string(options_.rate_window_seconds) + " s reached for " +
+                            principal->RateKey() + "; retry after " +
+                            std::to_string(d.retry_after_seconds) + " s");
   }
   return grpc::Status::OK;
 }
 
 grpc::Status Gate::Admit(const Route& route, const Credentials& credentials, std::string* request,
                          Admission* admission, int64_t* retry_after) {
-  auto status = Authenticate(credentials, &admission->principal, retry_after);
-  if (!status.ok()) return status;
+  return *AdmitImpl(route, credentials, request, admission, retry_after, false);
+}
+
+std::optional<grpc::Status> Gate::AdmitCached(const Route& route, const Credentials& credentials,
+                                              std::string* request, Admission* admission,
+                                              int64_t* retry_after) {
+  // Works on copies, so that a nullopt leaves the request and admission untouched.
+  std::string bytes = *request;
+  Admission a = *admission;
+  auto status = AdmitImpl(route, credentials, &bytes, &a, retry_after, true);
+  if (status) {
+    *request = std::move(bytes);
+    *admission = std::move(a);
+  }
+  return status;
+}
+
+std::optional<grpc::Status> Gate::AdmitImpl(const Route& route, const Credentials& credentials,
+                                            std::string* request, Admission* admission,
+                                            int64_t* retry_after, bool cached_only) {
+  auto authenticated =
+      AuthenticateImpl(credentials, &admission->principal, retry_after, cached_only);
+  if (!authenticated || !authenticated->ok()) return authenticated;
   auto msg = NewMessage(route.method->input_type());
   if (!msg->ParseFromString(*request)) {
-    return {grpc::StatusCode::INVALID_ARGUMENT,
-            "request is not a valid " + route.method->input_type()->full_name()};
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "request is not a valid " + route.method->input_type()->full_name());
   }
   if (OverwriteStrings(msg.get(), IdentityFields(), admission->principal.username)) {
     *request = msg->SerializeAsString();
@@ -190,16 +227,23 @@ grpc::Status Gate::Admit(const Route& route, const Credentials& credentials, std
   std::optional<Role> membership;
   if (scoped) {
     int64_t pid = 0;
-    status = ResolveProject(route, *msg, *admission, &pid);
-    if (!status.ok()) return status;
+    auto resolved = ResolveProject(route, *msg, *admission, &pid, cached_only);
+    if (!resolved || !resolved->ok()) return resolved;
     if (pid > 0) {
       project = pid;
       if (admission->principal.role != Role::kAdmin) {
-        try {
-          membership = authn_.Membership(admission->principal, pid);
-        } catch (const std::exception& e) {
-          spdlog::error("membership lookup failed: {}", e.what());
-          return {grpc::StatusCode::UNAVAILABLE, "gateway database unavailable; retry shortly"};
+        if (cached_only) {
+          auto cached = authn_.MembershipCached(admission->principal, pid);
+          if (!cached) return std::nullopt;
+          membership = *cached;
+        } else {
+          try {
+            membership = authn_.Membership(admission->principal, pid);
+          } catch (const std::exception& e) {
+            spdlog::error("membership lookup failed: {}", e.what());
+            return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "gateway database unavailable; retry shortly");
+          }
         }
       }
     }
@@ -215,18 +259,19 @@ grpc::Status Gate::Admit(const Route& route, const Credentials& credentials, std
                                                     : GetInt(*msg, route.policy.project_field);
       if (!own || *own <= 0) {
         auto id = GetInt(*msg, route.policy.id_field).value_or(0);
-        return {grpc::StatusCode::NOT_FOUND,
-                ObjectName(route.policy.id_field) + " " + std::to_string(id) + " not found"};
+        return grpc::Status(grpc::StatusCode::NOT_FOUND, ObjectName(route.policy.id_field) + " " +
+                                                             std::to_string(id) + " not found");
       }
     }
-    return {CodeOf(decision.code), decision.message};
+    return grpc::Status(CodeOf(decision.code), decision.message);
   }
   admission->project_id = project.value_or(0);
   return grpc::Status::OK;
 }
 
-grpc::Status Gate::ResolveProject(const Route& route, const pb::Message& request,
-                                  const Admission& admission, int64_t* project_id) {
+std::optional<grpc::Status> Gate::ResolveProject(const Route& route, const pb::Message& request,
+                                                 const Admission& admission, int64_t* project_id,
+                                                 bool cached_only) {
   const auto& p = route.policy;
   if (!p.project_field.empty()) {
     auto v = GetInt(request, p.project_field);
@@ -247,6 +292,7 @@ grpc::Status Gate::ResolveProject(const Route& route, const pb::Message& request
       return grpc::Status::OK;
     }
   }
+  if (cached_only) return std::nullopt;  // asking the backend is a round trip
   std::string lf = p.lookup_method.substr(1);
   lf[lf.find('/')] = '.';
   const auto* lm = pb::DescriptorPool::generated_pool()->FindMethodByName(lf);
@@ -257,18 +303,19 @@ grpc::Status Gate::ResolveProject(const Route& route, const pb::Message& request
       CallUnary(*route.backend, p.lookup_method, lookup->SerializeAsString(), &answer, &admission);
   if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
       status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-    return {grpc::StatusCode::NOT_FOUND,
-            ObjectName(p.id_field) + " " + std::to_string(*id) + " not found"};
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        ObjectName(p.id_field) + " " + std::to_string(*id) + " not found");
   }
   if (!status.ok()) return status;
   auto out = NewMessage(lm->output_type());
   if (!out->ParseFromString(answer)) {
-    return {grpc::StatusCode::INTERNAL, p.lookup_method + " answered an unreadable message"};
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        p.lookup_method + " answered an unreadable message");
   }
   auto pid = GetInt(*out, "project_id");
   if (!pid || *pid <= 0) {
-    return {grpc::StatusCode::NOT_FOUND,
-            ObjectName(p.id_field) + " " + std::to_string(*id) + " not found"};
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        ObjectName(p.id_field) + " " + std::to_string(*id) + " not found");
   }
   Learn(p.id_field, *id, *pid);
   *project_id = *pid;
@@ -340,6 +387,19 @@ grpc::Status Gate::AfterResponse(const Route& route, const Admission& admission,
             "unavailable); an admin can add you to the project"};
   }
   return grpc::Status::OK;
+}
+
+bool Gate::AfterResponseMayBlock(const Route& route, const Admission& admission) const {
+  switch (route.policy.hook) {
+    case ResponseHook::kFilterProjects:
+      return admission.principal.role != Role::kAdmin;  // the caller's projects
+    case ResponseHook::kRecordOwner:
+      return true;  // writes the owner
+    case ResponseHook::kNone:
+    case ResponseHook::kLearnIds:
+      return false;
+  }
+  return true;
 }
 
 grpc::Status Gate::MapBackendStatus(const Backend& backend, const grpc::Status& status) const {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,7 +43,7 @@ struct Route {
 struct GateOptions {
   std::map<std::string, std::string> backend_addresses;  // name → host:port
   int max_message_bytes = 64 << 20;
-  int64_t deadline_ms = 5000;           // every unary internal call
+  int64_t deadline_ms = 5000;            // every unary internal call
   int64_t stream_deadline_ms = 3600000;  // streaming internal calls
   int64_t user_rate_limit = 600;         // calls per window per user (0 = off)
   int64_t api_key_rate_limit = 3000;     // calls per window per API key (0 = off)
@@ -76,19 +77,25 @@ class Gate {
   // *request (identity fields).
   grpc::Status Admit(const Route& route, const Credentials& credentials, std::string* request,
                      Admission* admission, int64_t* retry_after);
+  // Admit without any I/O: from the caches alone and only when no rate limit applies.
+  // nullopt when that is not enough — then nothing was counted or changed, call Admit.
+  std::optional<grpc::Status> AdmitCached(const Route& route, const Credentials& credentials,
+                                          std::string* request, Admission* admission,
+                                          int64_t* retry_after);
   // A later message of a client stream must not switch to another project.
   grpc::Status CheckNext(const Route& route, const Admission& admission,
                          const std::string& request) const;
   // Work on a successful answer; may rewrite *response.
-  grpc::Status AfterResponse(const Route& route, const Admission& admission,
-                             std::string* response);
+  grpc::Status AfterResponse(const Route& route, const Admission& admission, std::string* response);
+
+  // Whether AfterResponse may wait on the database for this call.
+  bool AfterResponseMayBlock(const Route& route, const Admission& admission) const;
 
   // A backend failure as the caller should see it (names the service when it is down).
   grpc::Status MapBackendStatus(const Backend& backend, const grpc::Status& status) const;
 
   // Sets deadline, request id and caller metadata on an internal call.
-  void PrepareContext(grpc::ClientContext* context, const Route& route,
-                      const Admission& admission,
+  void PrepareContext(grpc::ClientContext* context, const Route& route, const Admission& admission,
                       std::chrono::system_clock::time_point caller_deadline) const;
 
   // Blocking unary call of raw bytes.
@@ -98,8 +105,16 @@ class Gate {
   Authenticator& authn() { return authn_; }
 
  private:
-  grpc::Status ResolveProject(const Route& route, const google::protobuf::Message& request,
-                              const Admission& admission, int64_t* project_id);
+  // cached_only: nullopt instead of any I/O (database, Redis, backend).
+  std::optional<grpc::Status> AuthenticateImpl(const Credentials& credentials, Principal* principal,
+                                               int64_t* retry_after, bool cached_only);
+  std::optional<grpc::Status> AdmitImpl(const Route& route, const Credentials& credentials,
+                                        std::string* request, Admission* admission,
+                                        int64_t* retry_after, bool cached_only);
+  std::optional<grpc::Status> ResolveProject(const Route& route,
+                                             const google::protobuf::Message& request,
+                                             const Admission& admission, int64_t* project_id,
+                                             bool cached_only);
   void Learn(const std::string& kind, int64_t id, int64_t project_id);
 
   GateOptions options_;

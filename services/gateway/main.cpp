@@ -16,6 +16,7 @@
 #include "common/bootstrap/runtime.hpp"
 #include "services/gateway/events.hpp"
 #include "services/gateway/gate.hpp"
+#include "services/gateway/health.hpp"
 #include "services/gateway/http_api.hpp"
 #include "services/gateway/password.hpp"
 #include "services/gateway/proxy.hpp"
@@ -28,19 +29,33 @@ std::vector<migrate::Migration> Migrations();
 
 namespace {
 
-// Runtime::Serve registers grpc::Service objects only; the proxy is a generic service,
-// which the server builder takes through this plugin (the mechanism gRPC's own
-// reflection plugin uses).
-grpc::CallbackGenericService* g_proxy = nullptr;
+// Runtime::Serve registers grpc::Service objects only; the proxy is an async generic
+// service with its own completion queues, which the server builder takes through this
+// plugin (the mechanism gRPC's own reflection plugin uses): registered before the server
+// is built, started once it runs.
+// The same plugin puts the gateway's own health service in place of gRPC's (see
+// health.hpp).
+ProxyService* g_proxy = nullptr;
+std::shared_ptr<HealthState> g_health_state;
+HealthService* g_health_service = nullptr;
 
 class ProxyPlugin final : public grpc::ServerBuilderPlugin {
  public:
   std::string name() override { return "labelloop_gateway_proxy"; }
   void UpdateServerBuilder(grpc::ServerBuilder* builder) override {
-    if (g_proxy != nullptr) builder->RegisterCallbackGenericService(g_proxy);
+    if (g_proxy != nullptr) g_proxy->Register(builder);
+    if (g_health_service != nullptr) builder->RegisterService(g_health_service);
+  }
+  void UpdateChannelArguments(grpc::ChannelArguments* args) override {
+    if (g_health_state == nullptr) return;
+    // What grpc::HealthCheckServiceServerBuilderOption does; the server takes ownership.
+    grpc::HealthCheckServiceInterface* health = HealthInterface(g_health_state).release();
+    args->SetPointer(grpc::kHealthCheckServiceInterfaceArg, health);
   }
   void InitServer(grpc::ServerInitializer*) override {}
-  void Finish(grpc::ServerInitializer*) override {}
+  void Finish(grpc::ServerInitializer*) override {
+    if (g_proxy != nullptr) g_proxy->Start();
+  }
   void ChangeArguments(const std::string&, void*) override {}
 };
 
@@ -68,6 +83,16 @@ void DeclareSettings(config::Settings& s) {
            4096);
   s.AddString("cors-origins", "",
               "comma-separated origins allowed to call the HTTP API from a browser ('*' = any)");
+  s.AddInt("proxy-threads", 1,
+           "threads proxying gRPC calls to the internal services; they never wait on I/O "
+           "(see proxy-blocking-threads), so one per completion queue is best",
+           1, 64);
+  s.AddInt("proxy-queues", 1, "completion queues of the proxy threads (a call stays on one)", 1,
+           64);
+  s.AddInt("proxy-blocking-threads", 8,
+           "threads for the proxy's lookups that wait on I/O (rate-limit counts in Redis, "
+           "token, API key and membership cache misses, project lookups)",
+           1, 1024);
   s.AddString("labeling-addr", "127.0.0.1:50052", "labeling service gRPC address");
   s.AddString("ranking-addr", "127.0.0.1:50053", "ranking service gRPC address");
   s.AddString("training-addr", "127.0.0.1:50054", "training service gRPC address");
@@ -211,8 +236,13 @@ int main(int argc, char** argv) {
                              .internal_secret = internal_secret};
   auto fill_info = [&runtime](v1::ServiceInfo* info) { runtime.FillInfo(info); };
   GatewayServiceImpl service(fill_info, store, signer, gate, limiter, hub, auth_settings);
-  ProxyService proxy(gate);
+  ProxyService proxy(gate, static_cast<int>(settings.GetInt("proxy-queues")),
+                     static_cast<int>(settings.GetInt("proxy-threads")),
+                     static_cast<int>(settings.GetInt("proxy-blocking-threads")));
   g_proxy = &proxy;
+  g_health_state = std::make_shared<HealthState>();
+  HealthService health(g_health_state);
+  g_health_service = &health;
   grpc::ServerBuilder::InternalAddPluginFactory(&CreateProxyPlugin);
 
   HttpOptions http_options{.host = settings.GetString("http-host"),
@@ -237,5 +267,8 @@ int main(int argc, char** argv) {
   });
   http.Stop();
   hub.Close();
+  proxy.Stop();  // the server is down: drain the proxy's queues
+  g_proxy = nullptr;
+  g_health_service = nullptr;
   return code;
 }

@@ -1,22 +1,55 @@
-// The gRPC side of the proxy: a generic callback service that receives every method
-// the server has no registered service for, passes allow-listed ones through the Gate
-// and pipes the raw messages to the owning backend and back (unary, client-streaming
-// and server-streaming alike: on the wire they are all one stream).
+// The gRPC side of the proxy: an async generic service that receives every method the
+// server has no registered service for, passes allow-listed ones through the Gate and
+// pipes the raw messages to the owning backend and back (unary, client-streaming and
+// server-streaming alike: on the wire they are all one stream).
+//
+// It runs on gRPC's completion-queue API with its own polling threads: each thread owns
+// one completion queue, and every call taken on that queue — the caller's side and the
+// upstream call to the backend alike — reports its events there, so one thread handles a
+// call from start to end, inline, with no lock and no hand-off to another thread.
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/server_builder.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "services/gateway/gate.hpp"
 
 namespace labelloop::gateway {
 
-class ProxyService final : public grpc::CallbackGenericService {
+class BlockingPool;
+
+class ProxyService {
  public:
-  explicit ProxyService(Gate& gate) : gate_(gate) {}
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+  // `threads` polling threads sharing `queues` completion queues; `blocking_threads` for
+  // the gate's lookups that wait on I/O.
+  ProxyService(Gate& gate, int queues, int threads, int blocking_threads);
+  ~ProxyService();
+  ProxyService(const ProxyService&) = delete;
+  ProxyService& operator=(const ProxyService&) = delete;
+
+  // Before the server is built: registers the generic service and the queues.
+  void Register(grpc::ServerBuilder* builder);
+  // Once the server has started: takes calls.
+  void Start();
+  // After the server has shut down (every call finished): drains the queues and joins
+  // the threads. Idempotent; the destructor calls it.
+  void Stop();
 
  private:
+  void Poll(size_t index);
+
   Gate& gate_;
+  int queues_count_;
+  int threads_;
+  grpc::AsyncGenericService service_;
+  std::unique_ptr<BlockingPool> pool_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> pollers_;
+  bool stopped_ = false;
 };
 
 // Credentials from gRPC metadata.

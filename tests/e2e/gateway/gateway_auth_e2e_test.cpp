@@ -3,9 +3,12 @@
 // limits, internal RPCs hidden, an internal service stopped and back, and the HTTP/JSON
 // mapping (status codes, error bodies, CORS, request ids).
 #include <gtest/gtest.h>
+
+#include <csignal>
 #include <nlohmann/json.hpp>
 
 #include "labelloop/v1/labeling.grpc.pb.h"
+#include "labelloop/v1/labeling_ingest.grpc.pb.h"
 #include "labelloop/v1/ranking.grpc.pb.h"
 #include "services/gateway/tokens.hpp"
 #include "tests/e2e/gateway/stack.hpp"
@@ -19,8 +22,8 @@ using std::chrono::seconds;
 class GatewayAuthE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    stack_ = new Stack({.gateway_args = {"--login-attempts", "3", "--login-window-seconds",
-                                         "300"}});
+    stack_ =
+        new Stack({.gateway_args = {"--login-attempts", "3", "--login-window-seconds", "300"}});
   }
   static void TearDownTestSuite() {
     delete stack_;
@@ -36,6 +39,12 @@ class GatewayAuthE2E : public ::testing::Test {
     v1::ListProjectsResponse r;
     auto ctx = Ctx(token);
     return stub->ListProjects(ctx.get(), {}, out != nullptr ? out : &r);
+  }
+
+  static v1::UploadRequest UploadChunk(const std::string& csv) {
+    v1::UploadRequest chunk;
+    chunk.set_chunk(csv);
+    return chunk;
   }
 
   static Stack* stack_;
@@ -84,30 +93,38 @@ TEST_F(GatewayAuthE2E, MissingTamperedExpiredAndWronglySignedTokensAreRefused) {
   // Tampered: the payload claims another user; the signature no longer matches.
   gateway::TokenSigner signer(kJwtSecret, "labelloop");
   const auto now = static_cast<int64_t>(std::time(nullptr));
-  auto forged_payload = signer.Issue({.user_id = 999, .username = "mallory",
-                                      .role = gateway::Role::kAdmin, .issued_at = now,
+  auto forged_payload = signer.Issue({.user_id = 999,
+                                      .username = "mallory",
+                                      .role = gateway::Role::kAdmin,
+                                      .issued_at = now,
                                       .expires_at = now + 600});
   const auto p1 = good.find('.');
   const auto p2 = good.find('.', p1 + 1);
   const auto f1 = forged_payload.find('.');
   const auto f2 = forged_payload.find('.', f1 + 1);
-  const std::string tampered = good.substr(0, p1 + 1) +
-                               forged_payload.substr(f1 + 1, f2 - f1 - 1) + good.substr(p2);
+  const std::string tampered =
+      good.substr(0, p1 + 1) + forged_payload.substr(f1 + 1, f2 - f1 - 1) + good.substr(p2);
   auto s = ListProjects(tampered);
   EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED);
   EXPECT_NE(s.error_message().find("signature"), std::string::npos) << s.error_message();
 
   // Expired: signed with the right key, expiry in the past.
-  auto expired = signer.Issue({.user_id = 1, .username = kAdmin, .role = gateway::Role::kAdmin,
-                               .issued_at = now - 1000, .expires_at = now - 10});
+  auto expired = signer.Issue({.user_id = 1,
+                               .username = kAdmin,
+                               .role = gateway::Role::kAdmin,
+                               .issued_at = now - 1000,
+                               .expires_at = now - 10});
   s = ListProjects(expired);
   EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED);
   EXPECT_NE(s.error_message().find("expired"), std::string::npos) << s.error_message();
 
   // Wrongly signed: a well-formed token from another key.
   gateway::TokenSigner other("some-other-secret-0123456789abcdef", "labelloop");
-  auto foreign = other.Issue({.user_id = 1, .username = kAdmin, .role = gateway::Role::kAdmin,
-                              .issued_at = now, .expires_at = now + 600});
+  auto foreign = other.Issue({.user_id = 1,
+                              .username = kAdmin,
+                              .role = gateway::Role::kAdmin,
+                              .issued_at = now,
+                              .expires_at = now + 600});
   s = ListProjects(foreign);
   EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED);
   EXPECT_NE(s.error_message().find("signature"), std::string::npos) << s.error_message();
@@ -164,8 +181,7 @@ TEST_F(GatewayAuthE2E, BruteForceLoginHitsTheLimitEvenWithTheRightPassword) {
   // Over HTTP the same: 429 with Retry-After.
   auto http = stack_->Http();
   auto res = http.Post("/v1/GatewayService/Login",
-                       R"({"username":"brute-target","password":"x-x-x-x-x"})",
-                       "application/json");
+                       R"({"username":"brute-target","password":"x-x-x-x-x"})", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 429);
   EXPECT_FALSE(res->get_header_value("Retry-After").empty());
@@ -246,9 +262,9 @@ TEST_F(GatewayAuthE2E, ADisabledUsersAccessTokenIsRefusedAtOnce) {
   EXPECT_NE(s.error_message().find("disabled"), std::string::npos) << s.error_message();
   EXPECT_EQ(ListProjects(token).error_code(), StatusCode::UNAUTHENTICATED);
   auto http = stack_->Http();
-  auto res = http.Post("/v1/LabelingService/ListProjects",
-                       httplib::Headers{{"authorization", "Bearer " + token}}, "{}",
-                       "application/json");
+  auto res =
+      http.Post("/v1/LabelingService/ListProjects",
+                httplib::Headers{{"authorization", "Bearer " + token}}, "{}", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 401) << res->body;
 
@@ -338,6 +354,76 @@ TEST_F(GatewayAuthE2E, StoppedServiceIsUnavailableByNameAndRecovers) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 503);
   EXPECT_NE(res->body.find("labeling service unavailable"), std::string::npos);
+  labeling->Restart();
+  ASSERT_TRUE(labeling->WaitServing(seconds(60))) << labeling->Log();
+  EXPECT_TRUE(testing::WaitFor([&] { return ListProjects(admin).ok(); }, seconds(20)));
+}
+
+// Client streams through the proxy ended early by either side: the caller cancelling, or
+// the gateway refusing a later message; the proxy then still carries whole uploads.
+TEST_F(GatewayAuthE2E, UploadStreamsCancelledOrRefusedMidwayEndCleanly) {
+  const auto admin = stack_->AdminToken();
+  const int64_t project = CreateTabularProject(stack_->channel(), admin, "midway-1");
+  const int64_t other = CreateTabularProject(stack_->channel(), admin, "midway-2");
+  auto ingest = v1::LabelingIngestService::NewStub(stack_->channel());
+  for (int round = 0; round < 3; ++round) {
+    {
+      SCOPED_TRACE("the caller cancels after the first chunk");
+      auto ctx = Ctx(admin);
+      v1::UploadResponse ur;
+      auto w = ingest->Upload(ctx.get(), &ur);
+      ASSERT_TRUE(w->Write(CsvUploadHeader(project)));
+      w->Write(UploadChunk("id,x1,x2\nc0,0.1,0.2\n"));
+      ctx->TryCancel();
+      EXPECT_EQ(w->Finish().error_code(), StatusCode::CANCELLED);
+    }
+    {
+      SCOPED_TRACE("a later message names another project");
+      auto ctx = Ctx(admin);
+      v1::UploadResponse ur;
+      auto w = ingest->Upload(ctx.get(), &ur);
+      ASSERT_TRUE(w->Write(CsvUploadHeader(project)));
+      w->Write(CsvUploadHeader(other));
+      w->WritesDone();
+      auto s = w->Finish();
+      EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << s.error_message();
+      EXPECT_NE(s.error_message().find("a stream must stay in one project"), std::string::npos)
+          << s.error_message();
+    }
+  }
+  auto ctx = Ctx(admin);
+  v1::UploadResponse ur;
+  auto w = ingest->Upload(ctx.get(), &ur);
+  ASSERT_TRUE(w->Write(CsvUploadHeader(other)));
+  ASSERT_TRUE(w->Write(UploadChunk("id,x1,x2\nw0,0.1,0.2\n")));
+  ASSERT_TRUE(w->Write(UploadChunk("w1,0.3,0.4\n")));
+  w->WritesDone();
+  auto s = w->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ur.items_inserted(), 2);
+}
+
+// The backend dies in the middle of a client stream: the caller gets UNAVAILABLE naming
+// the service, and the proxy recovers once it is back.
+TEST_F(GatewayAuthE2E, BackendKilledMidStreamIsUnavailableByName) {
+  const auto admin = stack_->AdminToken();
+  const int64_t project = CreateTabularProject(stack_->channel(), admin, "killed-midway");
+  auto* labeling = stack_->service("labeling");
+  auto ingest = v1::LabelingIngestService::NewStub(stack_->channel());
+  auto ctx = Ctx(admin);
+  v1::UploadResponse ur;
+  auto w = ingest->Upload(ctx.get(), &ur);
+  ASSERT_TRUE(w->Write(CsvUploadHeader(project)));
+  ASSERT_TRUE(w->Write(UploadChunk("id,x1,x2\nk0,0.1,0.2\n")));
+  labeling->process().Signal(SIGKILL);
+  ASSERT_TRUE(labeling->process().Wait(seconds(10)).has_value());
+  w->Write(UploadChunk("k1,0.3,0.4\n"));
+  w->WritesDone();
+  auto s = w->Finish();
+  EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(s.error_message().find("labeling service unavailable at " + labeling->address()),
+            std::string::npos)
+      << s.error_message();
   labeling->Restart();
   ASSERT_TRUE(labeling->WaitServing(seconds(60))) << labeling->Log();
   EXPECT_TRUE(testing::WaitFor([&] { return ListProjects(admin).ok(); }, seconds(20)));

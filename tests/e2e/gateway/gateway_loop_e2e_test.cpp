@@ -4,11 +4,11 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -99,28 +99,12 @@ class GatewayLoopE2E : public ::testing::Test {
 
   // As `token`: a tabular project with the CSV uploaded; returns its id.
   int64_t CreateProjectWithItems(const std::string& token, const std::string& name) {
-    auto lab = v1::LabelingService::NewStub(ch_);
-    v1::CreateProjectRequest cp;
-    cp.set_name(name);
-    cp.set_data_kind("tabular");
-    cp.mutable_schema()->set_kind("single");
-    cp.mutable_schema()->add_classes("pos");
-    cp.mutable_schema()->add_classes("neg");
-    v1::Project p;
-    auto c1 = Ctx(token);
-    auto s = lab->CreateProject(c1.get(), cp, &p);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    const int64_t project = CreateTabularProject(ch_, token, name);
     auto ingest = v1::LabelingIngestService::NewStub(ch_);
     v1::UploadResponse ur;
     auto c2 = Ctx(token);
     auto w = ingest->Upload(c2.get(), &ur);
-    v1::UploadRequest head;
-    head.mutable_header()->set_project_id(p.id());
-    head.mutable_header()->set_format(v1::UPLOAD_FORMAT_CSV);
-    head.mutable_header()->mutable_mapping()->set_external_id_column("id");
-    head.mutable_header()->mutable_mapping()->add_feature_columns("x1");
-    head.mutable_header()->mutable_mapping()->add_feature_columns("x2");
-    EXPECT_TRUE(w->Write(head));
+    EXPECT_TRUE(w->Write(CsvUploadHeader(project)));
     const std::string csv = Csv();
     // Two chunks, to go through the client stream for real.
     for (size_t off = 0; off < csv.size(); off += csv.size() / 2 + 1) {
@@ -129,10 +113,10 @@ class GatewayLoopE2E : public ::testing::Test {
       EXPECT_TRUE(w->Write(chunk));
     }
     w->WritesDone();
-    s = w->Finish();
+    auto s = w->Finish();
     EXPECT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(ur.items_inserted(), 60);
-    return p.id();
+    return project;
   }
 
   // As `token`: claims and labels `n` items correctly; returns the claim order reported.
@@ -353,10 +337,11 @@ TEST_F(GatewayLoopE2E, ActiveLearningLoopOverHttp) {
                            {"schema", {{"kind", "single"}, {"classes", {"pos", "neg"}}}}});
   const int64_t pid = std::stoll(project["id"].get<std::string>());
   // Upload: the header message as JSON in a header, the file as the body.
-  nlohmann::json first = {{"header",
-                           {{"projectId", pid},
-                            {"format", "UPLOAD_FORMAT_CSV"},
-                            {"mapping", {{"externalIdColumn", "id"}, {"featureColumns", {"x1", "x2"}}}}}}};
+  nlohmann::json first = {
+      {"header",
+       {{"projectId", pid},
+        {"format", "UPLOAD_FORMAT_CSV"},
+        {"mapping", {{"externalIdColumn", "id"}, {"featureColumns", {"x1", "x2"}}}}}}};
   httplib::Headers h = {{"authorization", "Bearer " + token},
                         {"x-labelloop-first-message", first.dump()}};
   auto res = http.Post("/v1/LabelingIngestService/Upload", h, Csv(), "text/csv");
@@ -397,8 +382,8 @@ TEST_F(GatewayLoopE2E, ActiveLearningLoopOverHttp) {
         return info.value("hasOrder", false);
       },
       seconds(60)));
-  auto after = PostJson(http, token, "/v1/LabelingService/ClaimNext",
-                        {{"projectId", pid}, {"n", 1}});
+  auto after =
+      PostJson(http, token, "/v1/LabelingService/ClaimNext", {{"projectId", pid}, {"n", 1}});
   EXPECT_EQ(after["order"], "ranking");
   auto dlr = PostJson(http, token, "/v1/DlManagerService/RequestDownload", {{"projectId", pid}});
   const std::string did = dlr["download"]["downloadId"];
@@ -518,13 +503,12 @@ std::pair<grpc::Status, bool> Invoke(const std::shared_ptr<grpc::Channel>& ch,
 }
 
 TEST_F(GatewayLoopE2E, AuthorizationMatrixEveryRpcRoleAndProject) {
-  int64_t owner_id = 0, other_manager_id = 0, member_id = 0, outsider_id = 0,
-          manager_member_id = 0;
+  int64_t owner_id = 0, other_manager_id = 0, member_id = 0, outsider_id = 0, manager_member_id = 0;
   const auto owner = stack_->NewUser("mx-owner", v1::ROLE_MANAGER, &owner_id);
-  const auto other_manager = stack_->NewUser("mx-other-manager", v1::ROLE_MANAGER,
-                                             &other_manager_id);
-  const auto manager_as_annotator = stack_->NewUser("mx-manager-annotating", v1::ROLE_MANAGER,
-                                                    &manager_member_id);
+  const auto other_manager =
+      stack_->NewUser("mx-other-manager", v1::ROLE_MANAGER, &other_manager_id);
+  const auto manager_as_annotator =
+      stack_->NewUser("mx-manager-annotating", v1::ROLE_MANAGER, &manager_member_id);
   const auto member = stack_->NewUser("mx-annotator", v1::ROLE_ANNOTATOR, &member_id);
   const auto outsider = stack_->NewUser("mx-outsider", v1::ROLE_ANNOTATOR, &outsider_id);
   const auto admin = stack_->AdminToken();

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "labelloop/v1/labeling.grpc.pb.h"
+
 namespace labelloop::gwtest {
 
 using std::chrono::seconds;
@@ -11,6 +13,32 @@ std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int secs) {
   if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(secs));
   return ctx;
+}
+
+int64_t CreateTabularProject(const std::shared_ptr<grpc::Channel>& channel,
+                             const std::string& token, const std::string& name) {
+  auto lab = v1::LabelingService::NewStub(channel);
+  v1::CreateProjectRequest cp;
+  cp.set_name(name);
+  cp.set_data_kind("tabular");
+  cp.mutable_schema()->set_kind("single");
+  cp.mutable_schema()->add_classes("pos");
+  cp.mutable_schema()->add_classes("neg");
+  v1::Project p;
+  auto ctx = Ctx(token);
+  auto s = lab->CreateProject(ctx.get(), cp, &p);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return p.id();
+}
+
+v1::UploadRequest CsvUploadHeader(int64_t project) {
+  v1::UploadRequest head;
+  head.mutable_header()->set_project_id(project);
+  head.mutable_header()->set_format(v1::UPLOAD_FORMAT_CSV);
+  head.mutable_header()->mutable_mapping()->set_external_id_column("id");
+  head.mutable_header()->mutable_mapping()->add_feature_columns("x1");
+  head.mutable_header()->mutable_mapping()->add_feature_columns("x2");
+  return head;
 }
 
 Stack::Stack(StackOptions options) {
@@ -35,8 +63,7 @@ Stack::Stack(StackOptions options) {
   if (options.labeling && options.ranking) {
     // Labeling orders hand-outs through ranking: restart it pointed at this ranking.
     services_["labeling"].reset();
-    start("labeling", "labelloop-labeling",
-          {"--ranking-addr", services_["ranking"]->address()});
+    start("labeling", "labelloop-labeling", {"--ranking-addr", services_["ranking"]->address()});
   }
   if (options.training) {
     start("training", "labelloop-training",
@@ -50,23 +77,17 @@ Stack::Stack(StackOptions options) {
     return it != services_.end() ? it->second->address()
                                  : "127.0.0.1:" + std::to_string(testing::FreePort());
   };
-  std::vector<std::string> args = {"--http-port", std::to_string(http_port_),
-                                   "--http-host", "127.0.0.1",
-                                   "--jwt-secret", kJwtSecret,
-                                   "--bootstrap-admin-user", kAdmin,
-                                   "--bootstrap-admin-password", kAdminPassword,
-                                   "--labeling-addr", addr("labeling"),
-                                   "--ranking-addr", addr("ranking"),
-                                   "--training-addr", addr("training"),
-                                   "--dl-manager-addr", addr("dl_manager"),
-                                   "--internal-deadline-ms", "3000",
-                                   "--auth-cache-ms", "0",
-                                   "--cors-origins", "https://ui.example",
-                                   // Stacks share the test Redis: keep their limits apart.
-                                   "--redis-key-prefix", "test:" + db_->name() + ":"};
+  std::vector<std::string> args = {
+      "--http-port", std::to_string(http_port_), "--http-host", "127.0.0.1", "--jwt-secret",
+      kJwtSecret, "--bootstrap-admin-user", kAdmin, "--bootstrap-admin-password", kAdminPassword,
+      "--labeling-addr", addr("labeling"), "--ranking-addr", addr("ranking"), "--training-addr",
+      addr("training"), "--dl-manager-addr", addr("dl_manager"), "--internal-deadline-ms", "3000",
+      "--auth-cache-ms", "0", "--cors-origins", "https://ui.example",
+      // Stacks share the test Redis: keep their limits apart.
+      "--redis-key-prefix", "test:" + db_->name() + ":"};
   args.insert(args.end(), options.gateway_args.begin(), options.gateway_args.end());
-  gateway_ = std::make_unique<testing::ServiceUnderTest>("labelloop-gateway", db_->url(), redis_,
-                                                         args);
+  gateway_ =
+      std::make_unique<testing::ServiceUnderTest>("labelloop-gateway", db_->url(), redis_, args);
   if (!gateway_->WaitServing(seconds(60))) {
     error_ += "gateway did not start:\n" + gateway_->Log() + "\n";
   }

@@ -14,6 +14,7 @@
 
 #include "common/testing/testing.hpp"
 #include "labelloop/v1/gateway.grpc.pb.h"
+#include "labelloop/v1/labeling_ingest.pb.h"
 
 namespace labelloop::gwtest {
 
@@ -68,5 +69,12 @@ class Stack {
 
 // A context with `authorization: Bearer <token>` and a deadline.
 std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int seconds = 30);
+
+// As `token`, through the gateway: a new tabular project (classes pos/neg); returns its id.
+int64_t CreateTabularProject(const std::shared_ptr<grpc::Channel>& channel,
+                             const std::string& token, const std::string& name);
+
+// The first message of an Upload of CSV rows "id,x1,x2" into `project`.
+v1::UploadRequest CsvUploadHeader(int64_t project);
 
 }  // namespace labelloop::gwtest
