@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
            "how often the oldest-first walk starts again from a project's first item (items "
            "committed late with ids below the frontier wait at most this long)",
            0, 3600000);
-  s.AddInt("claim-batches", 4,
+  s.AddInt("claim-batches", 2,
            "concurrent ClaimNext calls are combined into batches (one transaction each); "
            "how many batches run at a time (at most claim-pool-size are useful)",
            1, 1000);

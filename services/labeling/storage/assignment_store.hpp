@@ -53,7 +53,7 @@ struct SubmitResult {
 
 // How concurrent claims and submits are combined (see AssignmentStore).
 struct BatchOptions {
-  size_t claim_batches = 4;   // claim batches running at a time
+  size_t claim_batches = 2;   // claim batches running at a time
   size_t submit_batches = 2;  // submit batches running at a time
   size_t max_batch = 64;      // calls per batch at most
 };
