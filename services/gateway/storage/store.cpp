@@ -63,7 +63,7 @@ std::optional<UserRow> Store::FindUserByName(const std::string& username) {
 
 std::optional<UserRow> Store::GetUser(int64_t id) {
   return pool_.Run([&](pqxx::connection& c) -> std::optional<UserRow> {
-    pqxx::read_transaction tx(c);
+    pqxx::nontransaction tx(c);  // one statement: no BEGIN/COMMIT round trips
     auto r =
         tx.exec_params(std::string("SELECT ") + kUserCols + " FROM gateway.users WHERE id = $1", id);
     if (r.empty()) return std::nullopt;
@@ -147,7 +147,7 @@ ApiKeyRow Store::CreateApiKey(int64_t user_id, const std::string& name, const st
 
 std::optional<std::pair<ApiKeyRow, UserRow>> Store::FindApiKey(const std::string& hash) {
   return pool_.Run([&](pqxx::connection& c) -> std::optional<std::pair<ApiKeyRow, UserRow>> {
-    pqxx::read_transaction tx(c);
+    pqxx::nontransaction tx(c);  // one statement: no BEGIN/COMMIT round trips
     auto r = tx.exec_params(std::string("SELECT ") + kKeyCols +
                                 ", u.id, u.username, u.password_hash, u.role, u.disabled, "
                                 "extract(epoch from u.created_at)::bigint FROM gateway.api_keys "
@@ -214,7 +214,7 @@ void Store::RecordOwner(int64_t project_id, int64_t user_id) {
 
 std::optional<Role> Store::Membership(int64_t user_id, int64_t project_id) {
   return pool_.Run([&](pqxx::connection& c) -> std::optional<Role> {
-    pqxx::read_transaction tx(c);
+    pqxx::nontransaction tx(c);  // one statement: no BEGIN/COMMIT round trips
     auto r = tx.exec_params(
         "SELECT role FROM gateway.project_members WHERE user_id = $1 AND project_id = $2",
         user_id, project_id);
@@ -225,7 +225,7 @@ std::optional<Role> Store::Membership(int64_t user_id, int64_t project_id) {
 
 std::set<int64_t> Store::ProjectsOf(int64_t user_id) {
   return pool_.Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
+    pqxx::nontransaction tx(c);  // one statement: no BEGIN/COMMIT round trips
     auto r = tx.exec_params("SELECT project_id FROM gateway.project_members WHERE user_id = $1",
                             user_id);
     std::set<int64_t> out;
