@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -217,7 +218,10 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
       a.due = start_at + a.period * c / clients;
     }
   }
-  const int driver_count = std::min(2, clients);
+  // LABELING_BENCH_THREADS overrides the number of driving threads (2).
+  const char* threads_env = std::getenv("LABELING_BENCH_THREADS");
+  const int driver_count =
+      std::min(threads_env != nullptr ? std::max(1, std::atoi(threads_env)) : 2, clients);
   std::vector<std::unique_ptr<grpc::CompletionQueue>> queues;
   std::vector<std::thread> drivers;
   for (int d = 0; d < driver_count; ++d) {

@@ -1,4 +1,4 @@
-// The gRPC server every labelloop service runs: standard health service (SERVING only
+// The gRPC server every labelloop service runs: grpc.health.v1 (health.hpp; SERVING only
 // while the readiness check passes), reflection, keepalive, a max message size,
 // per-RPC Prometheus metrics, and a graceful drain on SIGTERM/SIGINT.
 #pragma once
@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/grpc_server/health.hpp"
 #include "common/metrics/metrics.hpp"
 
 namespace labelloop::grpc_server {
@@ -62,6 +63,8 @@ class Server {
   metrics::Registry* registry_;
   std::function<bool()> ready_;
   std::vector<grpc::Service*> services_;
+  std::shared_ptr<HealthState> health_state_ = std::make_shared<HealthState>();
+  HealthService health_service_{health_state_};
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::atomic<bool> serving_{false};

@@ -16,7 +16,6 @@
 #include "common/bootstrap/runtime.hpp"
 #include "services/gateway/events.hpp"
 #include "services/gateway/gate.hpp"
-#include "services/gateway/health.hpp"
 #include "services/gateway/http_api.hpp"
 #include "services/gateway/password.hpp"
 #include "services/gateway/proxy.hpp"
@@ -33,25 +32,15 @@ namespace {
 // service with its own completion queues, which the server builder takes through this
 // plugin (the mechanism gRPC's own reflection plugin uses): registered before the server
 // is built, started once it runs.
-// The same plugin puts the gateway's own health service in place of gRPC's (see
-// health.hpp).
 ProxyService* g_proxy = nullptr;
-std::shared_ptr<HealthState> g_health_state;
-HealthService* g_health_service = nullptr;
 
 class ProxyPlugin final : public grpc::ServerBuilderPlugin {
  public:
   std::string name() override { return "labelloop_gateway_proxy"; }
   void UpdateServerBuilder(grpc::ServerBuilder* builder) override {
     if (g_proxy != nullptr) g_proxy->Register(builder);
-    if (g_health_service != nullptr) builder->RegisterService(g_health_service);
   }
-  void UpdateChannelArguments(grpc::ChannelArguments* args) override {
-    if (g_health_state == nullptr) return;
-    // What grpc::HealthCheckServiceServerBuilderOption does; the server takes ownership.
-    grpc::HealthCheckServiceInterface* health = HealthInterface(g_health_state).release();
-    args->SetPointer(grpc::kHealthCheckServiceInterfaceArg, health);
-  }
+  void UpdateChannelArguments(grpc::ChannelArguments*) override {}
   void InitServer(grpc::ServerInitializer*) override {}
   void Finish(grpc::ServerInitializer*) override {
     if (g_proxy != nullptr) g_proxy->Start();
@@ -240,9 +229,6 @@ int main(int argc, char** argv) {
                      static_cast<int>(settings.GetInt("proxy-threads")),
                      static_cast<int>(settings.GetInt("proxy-blocking-threads")));
   g_proxy = &proxy;
-  g_health_state = std::make_shared<HealthState>();
-  HealthService health(g_health_state);
-  g_health_service = &health;
   grpc::ServerBuilder::InternalAddPluginFactory(&CreateProxyPlugin);
 
   HttpOptions http_options{.host = settings.GetString("http-host"),
@@ -269,6 +255,5 @@ int main(int argc, char** argv) {
   hub.Close();
   proxy.Stop();  // the server is down: drain the proxy's queues
   g_proxy = nullptr;
-  g_health_service = nullptr;
   return code;
 }

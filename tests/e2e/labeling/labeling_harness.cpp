@@ -22,8 +22,12 @@ std::unique_ptr<v1::LabelingService::Stub> LabelingHarness::NewStub() const {
   grpc::ChannelArguments args;
   static std::atomic<int> n{0};
   args.SetInt("labelloop.test.channel", n++);
-  return v1::LabelingService::NewStub(
-      grpc::CreateCustomChannel(service_->address(), grpc::InsecureChannelCredentials(), args));
+  auto channel =
+      grpc::CreateCustomChannel(service_->address(), grpc::InsecureChannelCredentials(), args);
+  // Connected before use: with 32 annotators connecting at once a first call could
+  // otherwise fail on a refused connection attempt, which is not what these tests test.
+  channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return v1::LabelingService::NewStub(channel);
 }
 
 v1::Project LabelingHarness::CreateProject(const std::vector<std::string>& classes,
