@@ -436,6 +436,25 @@ TEST_F(GatewayAuthE2E, BackendKilledMidStreamIsUnavailableByName) {
   EXPECT_TRUE(testing::WaitFor([&] { return ListProjects(admin).ok(); }, seconds(20)));
 }
 
+// SIGTERM with a proxied stream open: the gateway drains within its grace period,
+// cancels the stream and its upstream, and exits cleanly (its proxy queue drained).
+TEST_F(GatewayAuthE2E, GatewayStopsCleanlyWithAProxiedStreamOpen) {
+  Stack own({.gateway_args = {"--shutdown-grace-ms", "1000"}});
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  const auto admin = own.AdminToken();
+  const int64_t project = CreateTabularProject(own.channel(), admin, "draining");
+  auto ingest = v1::LabelingIngestService::NewStub(own.channel());
+  auto ctx = Ctx(admin);
+  v1::UploadResponse ur;
+  auto w = ingest->Upload(ctx.get(), &ur);
+  ASSERT_TRUE(w->Write(CsvUploadHeader(project)));
+  ASSERT_TRUE(w->Write(UploadChunk("id,x1,x2\nd0,0.1,0.2\n")));
+  auto code = own.gateway().Stop(seconds(15));
+  ASSERT_TRUE(code.has_value()) << "the gateway did not stop\n" << own.gateway().Log();
+  EXPECT_EQ(*code, 0) << own.gateway().Log();
+  EXPECT_FALSE(w->Finish().ok());
+}
+
 TEST_F(GatewayAuthE2E, PerUserRateLimitGivesRetryAfter) {
   Stack limited({.gateway_args = {"--rate-limit-user", "3"}});
   ASSERT_TRUE(limited.error().empty()) << limited.error();
