@@ -3,17 +3,18 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/sync_stream.h>
-#include <httplib.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
-#include <cerrno>
-#include <cstring>
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "common/grpc_server/request_context.hpp"
 #include "common/log/log.hpp"
 #include "labelloop/v1/gateway.pb.h"
+#include "services/gateway/http_server.hpp"
 #include "services/gateway/http_status.hpp"
 #include "services/gateway/json_print.hpp"
 #include "services/gateway/proto_util.hpp"
@@ -48,7 +49,25 @@ std::string FromJson(const std::string& json, pb::Message* m) {
   return "";
 }
 
+// Threads of the HTTP event loop and of the completion queue that finishes proxied calls:
+// each serves any number of connections or calls.
+constexpr int kIoThreads = 2;
+constexpr int kCompletionThreads = 2;
+
 }  // namespace
+
+// A proxied unary call in flight: started on an HTTP I/O thread, finished on a
+// completion-queue thread, which also writes the answer.
+struct PendingCall {
+  grpc::ClientContext ctx;
+  grpc::ByteBuffer answer;
+  grpc::Status status;
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
+  std::shared_ptr<http::Exchange> exchange;
+  const Route* route = nullptr;
+  Admission adm;
+  http::Response head;  // x-request-id, CORS
+};
 
 struct HttpApi::Impl {
   HttpOptions options;
@@ -58,9 +77,14 @@ struct HttpApi::Impl {
   std::string grpc_host;
   std::function<bool()> healthy;
   std::function<void(v1::ServiceInfo*)> fill_info;
-  httplib::Server server;
+  std::unique_ptr<http::Server> server;
   std::mutex self_mu;
   std::shared_ptr<grpc::Channel> self_channel;
+  grpc::CompletionQueue cq;
+  std::vector<std::thread> cq_threads;
+  std::mutex inflight_mu;
+  std::condition_variable inflight_cv;
+  int64_t inflight = 0;
 
   Impl(HttpOptions o, Gate& g, EventHub& h, std::function<int()> port, std::string host,
        std::function<bool()> ok, std::function<void(v1::ServiceInfo*)> info)
@@ -83,44 +107,283 @@ struct HttpApi::Impl {
     return self_channel;
   }
 
-  static std::string RequestId(const httplib::Request& req) {
-    auto id = req.get_header_value("x-request-id");
+  // "/v1/<Service>/<Method>" (letters only) → service and method; false otherwise.
+  static bool SplitApiPath(const std::string& path, std::string* service, std::string* method) {
+    constexpr std::string_view kPrefix = "/v1/";
+    if (path.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+    const size_t slash = path.find('/', kPrefix.size());
+    if (slash == std::string::npos) return false;
+    auto letters = [](std::string_view s) {
+      if (s.empty()) return false;
+      for (char c : s) {
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) return false;
+      }
+      return true;
+    };
+    const std::string_view p(path);
+    const auto svc = p.substr(kPrefix.size(), slash - kPrefix.size());
+    const auto m = p.substr(slash + 1);
+    if (!letters(svc) || !letters(m)) return false;
+    *service = std::string(svc);
+    *method = std::string(m);
+    return true;
+  }
+
+  static std::string RequestId(const http::Request& req) {
+    auto id = req.Header("x-request-id");
     return !id.empty() && id.size() <= 128 ? id : grpc_server::NewRequestId();
   }
 
-  static Credentials CredentialsOf(const httplib::Request& req, bool allow_query_token) {
-    Credentials c{req.get_header_value("authorization"), req.get_header_value("x-api-key")};
+  static Credentials CredentialsOf(const http::Request& req, bool allow_query_token) {
+    Credentials c{req.Header("authorization"), req.Header("x-api-key")};
     // EventSource (browsers) cannot send headers: SSE routes accept ?access_token=.
     if (allow_query_token && c.authorization.empty() && c.api_key.empty() &&
-        req.has_param("access_token")) {
-      c.authorization = "Bearer " + req.get_param_value("access_token");
+        req.HasParam("access_token")) {
+      c.authorization = "Bearer " + req.Param("access_token");
     }
     return c;
   }
 
-  void Error(httplib::Response& res, const grpc::Status& s, const std::string& request_id,
-             int64_t retry_after = 0) {
+  static void Error(http::Response& res, const grpc::Status& s, const std::string& request_id,
+                    int64_t retry_after = 0) {
     const int code = static_cast<int>(s.error_code());
     res.status = HttpStatusFor(code);
-    if (retry_after > 0) res.set_header("Retry-After", std::to_string(retry_after));
-    res.set_content(ErrorJson(code, s.error_message(), request_id), "application/json");
+    if (retry_after > 0) res.SetHeader("Retry-After", std::to_string(retry_after));
+    res.SetContent(ErrorJson(code, s.error_message(), request_id), "application/json");
     spdlog::info("HTTP {} → {} {}", res.status, GrpcCodeName(code), s.error_message());
   }
 
-  void Cors(const httplib::Request& req, httplib::Response& res) const {
+  void Cors(const http::Request& req, http::Response& res) const {
     if (options.cors_origins.empty()) return;
-    const auto origin = req.get_header_value("Origin");
+    const auto origin = req.Header("origin");
     if (origin.empty()) return;
     bool ok = false;
     for (const auto& o : options.cors_origins) ok = ok || o == "*" || o == origin;
     if (!ok) return;
-    res.set_header("Access-Control-Allow-Origin", origin);
-    res.set_header("Vary", "Origin");
-    res.set_header("Access-Control-Expose-Headers", "x-request-id, retry-after");
+    res.SetHeader("Access-Control-Allow-Origin", origin);
+    res.SetHeader("Vary", "Origin");
+    res.SetHeader("Access-Control-Expose-Headers", "x-request-id, retry-after");
+  }
+
+  // The headers every answer to an API call carries.
+  http::Response Head(const http::Request& req, const std::string& request_id) const {
+    http::Response res;
+    res.SetHeader("x-request-id", request_id);
+    Cors(req, res);
+    return res;
+  }
+
+  // Proxied unary calls (the load the gateway is sized for) are buffered and answered
+  // asynchronously; everything that blocks or streams runs on a worker thread.
+  http::Mode Classify(const http::Request& req) const {
+    std::string service, method;
+    if (req.method == "OPTIONS" || !SplitApiPath(req.path, &service, &method)) {
+      return req.path == "/healthz" || req.path == "/v1/info" ? http::Mode::kStreamed
+                                                              : http::Mode::kBuffered;
+    }
+    if (service == "GatewayService") return http::Mode::kStreamed;
+    const Route* route = gate.FindHttp(req.path);
+    if (route == nullptr) return http::Mode::kBuffered;
+    // Server streams are read with GET too (EventSource, raw downloads).
+    return route->server_streaming || (route->client_streaming && req.method == "POST")
+               ? http::Mode::kStreamed
+               : http::Mode::kBuffered;
+  }
+
+  // --- buffered requests (on an HTTP I/O thread) -------------------------------------
+
+  void HandleBuffered(const std::shared_ptr<http::Exchange>& ex) {
+    const auto& req = ex->request();
+    if (req.method == "OPTIONS") {
+      http::Response res;
+      Cors(req, res);
+      res.SetHeader("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.SetHeader("Access-Control-Allow-Headers",
+                    "authorization, content-type, x-api-key, x-request-id, "
+                    "x-labelloop-first-message");
+      res.SetHeader("Access-Control-Max-Age", "600");
+      res.status = 204;
+      return ex->Respond(std::move(res));
+    }
+    std::string service, method;
+    if (!SplitApiPath(req.path, &service, &method) ||
+        (req.method != "GET" && req.method != "POST")) {
+      http::Response res;
+      res.status = 404;
+      return ex->Respond(std::move(res));
+    }
+    const std::string request_id = RequestId(req);
+    log::ScopedRequestId scope(request_id);
+    http::Response res = Head(req, request_id);
+    try {
+      const Route* route = gate.FindHttp(req.path);
+      if (route == nullptr) {
+        Error(res,
+              {grpc::StatusCode::NOT_FOUND,
+               "no such method: " + service + "/" + method + " (not part of the public API)"},
+              request_id);
+      } else if (req.method != "POST") {
+        Error(res, {grpc::StatusCode::INVALID_ARGUMENT, "use POST"}, request_id);
+      } else if (StartUnary(ex, *route, request_id, &res)) {
+        return;  // answered when the backend answers
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("HTTP {}: {}", req.path, e.what());
+      res = Head(req, request_id);
+      Error(res, {grpc::StatusCode::INTERNAL, "internal error"}, request_id);
+    }
+    ex->Respond(std::move(res));
+  }
+
+  // Parses and admits the call and starts it upstream (true), or sets the error in *res.
+  bool StartUnary(const std::shared_ptr<http::Exchange>& ex, const Route& route,
+                  const std::string& request_id, http::Response* res) {
+    const auto& req = ex->request();
+    auto in = NewMessage(route.method->input_type());
+    if (auto e = FromJson(req.body, in.get()); !e.empty()) {
+      Error(*res, {grpc::StatusCode::INVALID_ARGUMENT, e}, request_id);
+      return false;
+    }
+    std::string bytes = in->SerializeAsString();
+    auto call = std::make_unique<PendingCall>();
+    call->adm.request_id = request_id;
+    int64_t retry_after = 0;
+    auto s = gate.Admit(route, CredentialsOf(req, false), &bytes, &call->adm, &retry_after);
+    if (!s.ok()) {
+      res->SetHeader("x-labelloop-refused-by", "gateway");
+      Error(*res, s, request_id, retry_after);
+      return false;
+    }
+    call->exchange = ex;
+    call->route = &route;
+    call->head = std::move(*res);
+    gate.PrepareContext(&call->ctx, route, call->adm, std::chrono::system_clock::time_point::max());
+    {
+      std::lock_guard lock(inflight_mu);
+      ++inflight;
+    }
+    call->reader = route.backend->stub->PrepareUnaryCall(&call->ctx, route.policy.method,
+                                                         ToBuffer(bytes), &cq);
+    call->reader->StartCall();
+    auto* raw = call.release();
+    raw->reader->Finish(&raw->answer, &raw->status, raw);
+    return true;
+  }
+
+  // On a completion-queue thread: the backend answered (or failed).
+  void FinishUnary(std::unique_ptr<PendingCall> call, bool ok) {
+    const auto& req_id = call->adm.request_id;
+    log::ScopedRequestId scope(req_id);
+    http::Response res = std::move(call->head);
+    try {
+      grpc::Status s =
+          ok ? call->status : grpc::Status(grpc::StatusCode::INTERNAL, "call did not complete");
+      std::string answer;
+      if (s.ok()) {
+        answer = ToString(call->answer);
+        s = gate.AfterResponse(*call->route, call->adm, &answer);
+      } else {
+        s = gate.MapBackendStatus(*call->route->backend, s);
+      }
+      if (s.ok()) {
+        auto out = NewMessage(call->route->method->output_type());
+        out->ParseFromString(answer);
+        res.SetContent(ToJson(*out), "application/json");
+      } else {
+        Error(res, s, req_id);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("HTTP {}: {}", call->route->http_path, e.what());
+      res.headers.clear();
+      res.SetHeader("x-request-id", req_id);
+      Error(res, {grpc::StatusCode::INTERNAL, "internal error"}, req_id);
+    }
+    call->exchange->Respond(std::move(res));
+    call.reset();
+    std::lock_guard lock(inflight_mu);
+    if (--inflight == 0) inflight_cv.notify_all();
+  }
+
+  void CompletionLoop() {
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+      FinishUnary(std::unique_ptr<PendingCall>(static_cast<PendingCall*>(tag)), ok);
+    }
+  }
+
+  // --- streamed requests (on a worker thread, blocking) ------------------------------
+
+  // The whole body, up to 64 MiB; false (and an answer sent) when it cannot be read.
+  static bool ReadWholeBody(http::Stream& st, std::string* body) {
+    bool too_large = false;
+    const bool ok = st.ReadBody([&](const char* data, size_t len) {
+      body->append(data, len);
+      too_large = body->size() > (64u << 20);
+      return !too_large;
+    });
+    if (!ok || too_large) {
+      http::Response res;
+      res.status = 413;
+      if (!too_large) res.status = 400;
+      st.Answer(res);
+      return false;
+    }
+    return true;
+  }
+
+  void HandleStreamed(http::Stream& st) {
+    const auto& req = st.request();
+    if (req.path == "/healthz") {
+      http::Response res;
+      const bool ok = healthy();
+      res.status = ok ? 200 : 503;
+      res.SetContent(ok ? "SERVING\n" : "NOT_SERVING\n", "text/plain");
+      return st.Answer(res);
+    }
+    if (req.path == "/v1/info") {
+      http::Response res;
+      Cors(req, res);
+      v1::ServiceInfo info;
+      fill_info(&info);
+      res.SetContent(ToJson(info), "application/json");
+      return st.Answer(res);
+    }
+    std::string service, method;
+    SplitApiPath(req.path, &service, &method);
+    const std::string request_id = RequestId(req);
+    log::ScopedRequestId scope(request_id);
+    http::Response res = Head(req, request_id);
+    try {
+      const Route* route = service == "GatewayService" ? nullptr : gate.FindHttp(req.path);
+      const bool client_stream = route != nullptr && route->client_streaming;
+      std::string body;
+      if (!client_stream && !ReadWholeBody(st, &body)) return;
+      if (service == "GatewayService") {
+        if (method == "WatchProject") return WatchSse(st, res, body, request_id);
+        if (req.method != "POST") {
+          Error(res, {grpc::StatusCode::INVALID_ARGUMENT, "use POST"}, request_id);
+          return st.Answer(res);
+        }
+        SelfUnary(req, res, method, body, request_id);
+        return st.Answer(res);
+      }
+      if (route == nullptr) {  // not reached: classified as buffered
+        Error(res, {grpc::StatusCode::NOT_FOUND, "no such method"}, request_id);
+        return st.Answer(res);
+      }
+      if (route->server_streaming) return ServerStream(st, res, *route, body, request_id);
+      return ClientStream(st, res, *route, request_id);
+    } catch (const std::exception& e) {
+      spdlog::error("HTTP {}: {}", req.path, e.what());
+      res = Head(req, request_id);
+      Error(res, {grpc::StatusCode::INTERNAL, "internal error"}, request_id);
+      st.Answer(res);
+    }
   }
 
   // GatewayService over HTTP: the gateway's own gRPC port does the work.
-  void SelfUnary(const httplib::Request& req, httplib::Response& res, const std::string& method,
+  void SelfUnary(const http::Request& req, http::Response& res, const std::string& method,
                  const std::string& body, const std::string& request_id) {
     const auto* m = pb::DescriptorPool::generated_pool()->FindMethodByName(
         "labelloop.v1.GatewayService." + method);
@@ -161,22 +424,19 @@ struct HttpApi::Impl {
     }
     auto out = NewMessage(m->output_type());
     out->ParseFromString(ToString(resp));
-    res.set_content(ToJson(*out), "application/json");
+    res.SetContent(ToJson(*out), "application/json");
   }
 
-  void WatchSse(const httplib::Request& req, httplib::Response& res, const std::string& body,
+  void WatchSse(http::Stream& st, http::Response& res, const std::string& body,
                 const std::string& request_id) {
+    const auto& req = st.request();
     v1::WatchProjectRequest w;
     if (req.method == "GET") {
-      if (req.has_param("project_id")) {
-        w.set_project_id(std::atoll(req.get_param_value("project_id").c_str()));
-      }
-      for (size_t i = 0; i < req.get_param_value_count("types"); ++i) {
-        w.add_types(req.get_param_value("types", i));
-      }
+      if (req.HasParam("project_id")) w.set_project_id(std::atoll(req.Param("project_id").c_str()));
+      for (size_t i = 0; i < req.ParamCount("types"); ++i) w.add_types(req.Param("types", i));
     } else if (auto e = FromJson(body, &w); !e.empty()) {
       Error(res, {grpc::StatusCode::INVALID_ARGUMENT, e}, request_id);
-      return;
+      return st.Answer(res);
     }
     Principal caller;
     int64_t retry_after = 0;
@@ -196,146 +456,100 @@ struct HttpApi::Impl {
     }
     if (!s.ok()) {
       Error(res, s, request_id, retry_after);
-      return;
+      return st.Answer(res);
     }
     std::set<std::string> types(w.types().begin(), w.types().end());
     auto watcher = hub.Watch(w.project_id(), types);
-    res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [watcher, first = true](size_t, httplib::DataSink& sink) mutable {
-          if (first) {
-            first = false;
-            const std::string hello =
-                ": watching project " + std::to_string(watcher->project_id()) + "\n\n";
-            return sink.write(hello.data(), hello.size());
-          }
-          ProjectEventData ev;
-          switch (watcher->Wait(std::chrono::seconds(15), &ev)) {
-            case EventHub::Watcher::Next::kClosed:
-              sink.done();
-              return true;
-            case EventHub::Watcher::Next::kTimeout: {
-              static const std::string kPing = ": ping\n\n";
-              return sink.write(kPing.data(), kPing.size());
-            }
-            case EventHub::Watcher::Next::kEvent:
-              break;
-          }
-          const std::string text = "event: " + ev.type + "\ndata: " + ev.json + "\n\n";
-          return sink.write(text.data(), text.size());
-        },
-        [this, watcher](bool) { hub.Unwatch(watcher); });
-  }
-
-  void Unary(const httplib::Request& req, httplib::Response& res, const Route& route,
-             const std::string& body, const std::string& request_id) {
-    auto in = NewMessage(route.method->input_type());
-    if (auto e = FromJson(body, in.get()); !e.empty()) {
-      Error(res, {grpc::StatusCode::INVALID_ARGUMENT, e}, request_id);
-      return;
+    res.SetHeader("Cache-Control", "no-cache");
+    res.content_type = "text/event-stream";
+    bool open =
+        st.StartChunked(res) &&
+        st.WriteChunk(": watching project " + std::to_string(watcher->project_id()) + "\n\n");
+    while (open) {
+      ProjectEventData ev;
+      const auto next = watcher->Wait(std::chrono::seconds(15), &ev);
+      if (next == EventHub::Watcher::Next::kClosed) {
+        st.EndChunked();
+        break;
+      }
+      open = next == EventHub::Watcher::Next::kTimeout
+                 ? st.WriteChunk(": ping\n\n")
+                 : st.WriteChunk("event: " + ev.type + "\ndata: " + ev.json + "\n\n");
     }
-    std::string bytes = in->SerializeAsString();
-    Admission adm;
-    adm.request_id = request_id;
-    int64_t retry_after = 0;
-    auto s = gate.Admit(route, CredentialsOf(req, false), &bytes, &adm, &retry_after);
-    if (!s.ok()) {
-      res.set_header("x-labelloop-refused-by", "gateway");
-      Error(res, s, request_id, retry_after);
-      return;
-    }
-    std::string answer;
-    s = gate.CallUnary(*route.backend, route.policy.method, bytes, &answer, &adm);
-    if (s.ok()) s = gate.AfterResponse(route, adm, &answer);
-    if (!s.ok()) {
-      Error(res, s, request_id);
-      return;
-    }
-    auto out = NewMessage(route.method->output_type());
-    out->ParseFromString(answer);
-    res.set_content(ToJson(*out), "application/json");
+    hub.Unwatch(watcher);
   }
 
   // Server stream → Server-Sent Events (`data: <message JSON>` each, then `event: end` or
   // `event: error`), or with ?raw=1 and a `bytes data` field in the answers, the bytes.
-  void ServerStream(const httplib::Request& req, httplib::Response& res, const Route& route,
+  void ServerStream(http::Stream& st, http::Response& res, const Route& route,
                     const std::string& body, const std::string& request_id) {
+    const auto& req = st.request();
     auto in = NewMessage(route.method->input_type());
     std::string parse_error;
     if (req.method == "GET") {
       // Query parameters as the fields of the request (integers and strings).
-      nlohmann_free_query(req, in.get());
+      QueryToMessage(req, in.get());
     } else {
       parse_error = FromJson(body, in.get());
     }
     if (!parse_error.empty()) {
       Error(res, {grpc::StatusCode::INVALID_ARGUMENT, parse_error}, request_id);
-      return;
+      return st.Answer(res);
     }
     std::string bytes = in->SerializeAsString();
-    auto adm = std::make_shared<Admission>();
-    adm->request_id = request_id;
+    Admission adm;
+    adm.request_id = request_id;
     int64_t retry_after = 0;
-    auto s = gate.Admit(route, CredentialsOf(req, true), &bytes, adm.get(), &retry_after);
+    auto s = gate.Admit(route, CredentialsOf(req, true), &bytes, &adm, &retry_after);
     if (!s.ok()) {
-      res.set_header("x-labelloop-refused-by", "gateway");
+      res.SetHeader("x-labelloop-refused-by", "gateway");
       Error(res, s, request_id, retry_after);
-      return;
+      return st.Answer(res);
     }
     const auto* data_field = route.method->output_type()->FindFieldByName("data");
-    const bool raw = req.get_param_value("raw") == "1" && data_field != nullptr &&
+    const bool raw = req.Param("raw") == "1" && data_field != nullptr &&
                      data_field->type() == pb::FieldDescriptor::TYPE_BYTES;
-    struct StreamState {
-      grpc::ClientContext ctx;
-      std::unique_ptr<ByteStream> stream;
-      bool ended = false;
-    };
-    auto st = std::make_shared<StreamState>();
-    gate.PrepareContext(&st->ctx, route, *adm, std::chrono::system_clock::time_point::max());
-    st->stream = OpenStream(route.backend->channel.get(), route.policy.method, &st->ctx);
+    grpc::ClientContext ctx;
+    gate.PrepareContext(&ctx, route, adm, std::chrono::system_clock::time_point::max());
+    auto stream = OpenStream(route.backend->channel.get(), route.policy.method, &ctx);
     grpc::ByteBuffer first = ToBuffer(bytes);
-    st->stream->WriteLast(first, grpc::WriteOptions());
-    const Route* r = &route;
-    auto provider = [this, st, r, raw, data_field](size_t, httplib::DataSink& sink) {
-      if (st->ended) {
-        sink.done();
-        return true;
-      }
-      grpc::ByteBuffer buf;
-      if (st->stream->Read(&buf)) {
-        auto msg = NewMessage(r->method->output_type());
-        msg->ParseFromString(ToString(buf));
-        if (raw) {
-          const std::string data = msg->GetReflection()->GetString(*msg, data_field);
-          return sink.write(data.data(), data.size());
-        }
-        const std::string text = "data: " + ToJson(*msg) + "\n\n";
-        return sink.write(text.data(), text.size());
-      }
-      st->ended = true;
-      grpc::Status s = gate.MapBackendStatus(*r->backend, st->stream->Finish());
-      if (!raw) {
-        const int code = static_cast<int>(s.error_code());
-        const std::string text =
-            s.ok() ? std::string("event: end\ndata: {\"code\":\"OK\"}\n\n")
-                   : "event: error\ndata: " + ErrorJson(code, s.error_message(), "") + "\n\n";
-        sink.write(text.data(), text.size());
-      }
-      sink.done();
-      return s.ok() || !raw;
-    };
+    stream->WriteLast(first, grpc::WriteOptions());
     if (raw) {
-      res.set_chunked_content_provider("application/octet-stream", provider,
-                                       [st](bool) { st->ctx.TryCancel(); });
+      res.content_type = "application/octet-stream";
     } else {
-      res.set_header("Cache-Control", "no-cache");
-      res.set_chunked_content_provider("text/event-stream", provider,
-                                       [st](bool) { st->ctx.TryCancel(); });
+      res.SetHeader("Cache-Control", "no-cache");
+      res.content_type = "text/event-stream";
     }
+    bool open = st.StartChunked(res);
+    grpc::ByteBuffer buf;
+    while (open && stream->Read(&buf)) {
+      auto msg = NewMessage(route.method->output_type());
+      msg->ParseFromString(ToString(buf));
+      if (raw) {
+        open = st.WriteChunk(msg->GetReflection()->GetString(*msg, data_field));
+      } else {
+        open = st.WriteChunk("data: " + ToJson(*msg) + "\n\n");
+      }
+    }
+    if (!open) {
+      ctx.TryCancel();
+      stream->Finish();
+      return;
+    }
+    s = gate.MapBackendStatus(*route.backend, stream->Finish());
+    if (raw && !s.ok()) {
+      return;  // a raw download that failed half-way must not look complete: no final chunk
+    }
+    if (!raw) {
+      const int code = static_cast<int>(s.error_code());
+      st.WriteChunk(s.ok()
+                        ? std::string("event: end\ndata: {\"code\":\"OK\"}\n\n")
+                        : "event: error\ndata: " + ErrorJson(code, s.error_message(), "") + "\n\n");
+    }
+    st.EndChunked();
   }
 
-  static void nlohmann_free_query(const httplib::Request& req, pb::Message* m) {
+  static void QueryToMessage(const http::Request& req, pb::Message* m) {
     const auto* d = m->GetDescriptor();
     for (const auto& [key, value] : req.params) {
       const auto* f = d->FindFieldByName(key);
@@ -363,10 +577,11 @@ struct HttpApi::Impl {
   // content type is application/x-ndjson; otherwise the first message is the JSON of
   // the x-labelloop-first-message header (or ?first=) and the raw body is streamed in
   // pieces into the request's bytes field (e.g. Upload: header first, then chunks).
-  void ClientStream(const httplib::Request& req, httplib::Response& res, const Route& route,
-                    const httplib::ContentReader& reader, const std::string& request_id) {
+  void ClientStream(http::Stream& st, http::Response& res, const Route& route,
+                    const std::string& request_id) {
+    const auto& req = st.request();
     const auto* type = route.method->input_type();
-    const bool ndjson = req.get_header_value("Content-Type").find("ndjson") != std::string::npos;
+    const bool ndjson = req.Header("content-type").find("ndjson") != std::string::npos;
     const pb::FieldDescriptor* bytes_field = nullptr;
     for (int i = 0; i < type->field_count(); ++i) {
       if (type->field(i)->type() == pb::FieldDescriptor::TYPE_BYTES &&
@@ -379,7 +594,7 @@ struct HttpApi::Impl {
             {grpc::StatusCode::INVALID_ARGUMENT,
              "send the messages as application/x-ndjson (one JSON message per line)"},
             request_id);
-      return;
+      return st.Answer(res);
     }
     Admission adm;
     adm.request_id = request_id;
@@ -421,20 +636,22 @@ struct HttpApi::Impl {
           }
         }
       };
-      reader([&](const char* data, size_t len) {
-        pending.append(data, len);
-        flush_lines(false);
-        return !broken;
-      });
+      if (!st.ReadBody([&](const char* data, size_t len) {
+            pending.append(data, len);
+            flush_lines(false);
+            return !broken;
+          })) {
+        broken = true;
+      }
       if (!broken) flush_lines(true);
     } else {
       auto first = NewMessage(type);
-      std::string first_json = req.get_header_value("x-labelloop-first-message");
-      if (first_json.empty()) first_json = req.get_param_value("first");
+      std::string first_json = req.Header("x-labelloop-first-message");
+      if (first_json.empty()) first_json = req.Param("first");
       if (auto e = FromJson(first_json, first.get()); !e.empty()) {
         Error(res, {grpc::StatusCode::INVALID_ARGUMENT, "x-labelloop-first-message: " + e},
               request_id);
-        return;
+        return st.Answer(res);
       }
       broken = !send(first->SerializeAsString());
       auto send_chunk = [&](std::string chunk) {
@@ -443,21 +660,24 @@ struct HttpApi::Impl {
         if (!send(msg->SerializeAsString())) broken = true;
       };
       if (!broken) {
-        reader([&](const char* data, size_t len) {
-          pending.append(data, len);
-          while (!broken && pending.size() >= options.upload_message_bytes) {
-            send_chunk(pending.substr(0, options.upload_message_bytes));
-            pending.erase(0, options.upload_message_bytes);
-          }
-          return !broken;
-        });
+        if (!st.ReadBody([&](const char* data, size_t len) {
+              pending.append(data, len);
+              while (!broken && pending.size() >= options.upload_message_bytes) {
+                send_chunk(pending.substr(0, options.upload_message_bytes));
+                pending.erase(0, options.upload_message_bytes);
+              }
+              return !broken;
+            })) {
+          broken = true;
+          if (status.ok()) status = grpc::Status(grpc::StatusCode::CANCELLED, "upload broken off");
+        }
         if (!broken && !pending.empty()) send_chunk(std::move(pending));
       }
     }
     if (!admitted) {
       if (status.ok()) status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no messages");
       Error(res, status, request_id, retry_after);
-      return;
+      return st.Answer(res);
     }
     if (broken && !status.ok()) ctx.TryCancel();
     stream->WritesDone();
@@ -470,54 +690,12 @@ struct HttpApi::Impl {
             s.ok() ? grpc::Status(grpc::StatusCode::INTERNAL, "empty answer")
                    : gate.MapBackendStatus(*route.backend, s),
             request_id);
-      return;
+      return st.Answer(res);
     }
     auto out = NewMessage(route.method->output_type());
     out->ParseFromString(ToString(resp));
-    res.set_content(ToJson(*out), "application/json");
-  }
-
-  void Handle(const httplib::Request& req, httplib::Response& res,
-              const httplib::ContentReader* reader) {
-    const std::string request_id = RequestId(req);
-    log::ScopedRequestId scope(request_id);
-    res.set_header("x-request-id", request_id);
-    Cors(req, res);
-    const std::string service = req.matches[1];
-    const std::string method = req.matches[2];
-    const Route* route = service == "GatewayService" ? nullptr : gate.FindHttp(req.path);
-    const bool client_stream = route != nullptr && route->client_streaming;
-    std::string body;
-    if (reader != nullptr && !client_stream) {
-      (*reader)([&](const char* data, size_t len) {
-        body.append(data, len);
-        return body.size() <= (64u << 20);
-      });
-    }
-    try {
-      if (service == "GatewayService") {
-        if (method == "WatchProject") return WatchSse(req, res, body, request_id);
-        if (req.method != "POST") {
-          return Error(res, {grpc::StatusCode::INVALID_ARGUMENT, "use POST"}, request_id);
-        }
-        return SelfUnary(req, res, method, body, request_id);
-      }
-      if (route == nullptr) {
-        return Error(res,
-                     {grpc::StatusCode::NOT_FOUND, "no such method: " + service + "/" + method +
-                                                       " (not part of the public API)"},
-                     request_id);
-      }
-      if (route->server_streaming) return ServerStream(req, res, *route, body, request_id);
-      if (req.method != "POST") {
-        return Error(res, {grpc::StatusCode::INVALID_ARGUMENT, "use POST"}, request_id);
-      }
-      if (client_stream) return ClientStream(req, res, *route, *reader, request_id);
-      return Unary(req, res, *route, body, request_id);
-    } catch (const std::exception& e) {
-      spdlog::error("HTTP {}: {}", req.path, e.what());
-      Error(res, {grpc::StatusCode::INTERNAL, "internal error"}, request_id);
-    }
+    res.SetContent(ToJson(*out), "application/json");
+    st.Answer(res);
   }
 };
 
@@ -531,73 +709,38 @@ HttpApi::HttpApi(HttpOptions options, Gate& gate, EventHub& hub, std::function<i
 HttpApi::~HttpApi() { Stop(); }
 
 bool HttpApi::Start() {
-  auto& srv = impl_->server;
   auto* impl = impl_.get();
-  const int threads = std::max(4, impl->options.threads);
-  srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  srv.set_keep_alive_max_count(1000000);
-  srv.set_keep_alive_timeout(60);
-  srv.set_read_timeout(60);
-  srv.set_write_timeout(60);
-  srv.set_payload_max_length(std::numeric_limits<size_t>::max());
-  // Responses go out as a header write then a body write: without TCP_NODELAY the body
-  // waits on the client's delayed ACK. Accepted sockets inherit it from the listener.
-  srv.set_tcp_nodelay(true);
-  // The listening socket, captured when httplib creates it (shared: the callback outlives
-  // this call).
-  auto listen_fd = std::make_shared<int>(-1);
-  srv.set_socket_options([listen_fd](socket_t sock) {
-    httplib::default_socket_options(sock);
-    *listen_fd = sock;
-  });
-  const std::string pattern = R"(/v1/([A-Za-z]+)/([A-Za-z]+))";
-  srv.Post(pattern,
-           [impl](const httplib::Request& req, httplib::Response& res,
-                  const httplib::ContentReader& reader) { impl->Handle(req, res, &reader); });
-  srv.Get(pattern, [impl](const httplib::Request& req, httplib::Response& res) {
-    impl->Handle(req, res, nullptr);
-  });
-  srv.Options(R"(.*)", [impl](const httplib::Request& req, httplib::Response& res) {
-    impl->Cors(req, res);
-    res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    res.set_header("Access-Control-Allow-Headers",
-                   "authorization, content-type, x-api-key, x-request-id, "
-                   "x-labelloop-first-message");
-    res.set_header("Access-Control-Max-Age", "600");
-    res.status = 204;
-  });
-  srv.Get("/v1/info", [impl](const httplib::Request& req, httplib::Response& res) {
-    impl->Cors(req, res);
-    v1::ServiceInfo info;
-    impl->fill_info(&info);
-    res.set_content(ToJson(info), "application/json");
-  });
-  srv.Get("/healthz", [impl](const httplib::Request&, httplib::Response& res) {
-    const bool ok = impl->healthy();
-    res.status = ok ? 200 : 503;
-    res.set_content(ok ? "SERVING\n" : "NOT_SERVING\n", "text/plain");
-  });
-  if (impl->options.port == 0) {
-    port_ = srv.bind_to_any_port(impl->options.host);
-    if (port_ <= 0) return false;
-  } else {
-    if (!srv.bind_to_port(impl->options.host, impl->options.port)) return false;
-    port_ = impl->options.port;
+  http::ServerOptions so;
+  so.host = impl->options.host;
+  so.port = impl->options.port;
+  so.io_threads = kIoThreads;
+  so.workers = std::max(4, impl->options.threads);
+  http::Handlers handlers;
+  handlers.classify = [impl](const http::Request& req) { return impl->Classify(req); };
+  handlers.buffered = [impl](std::shared_ptr<http::Exchange> ex) { impl->HandleBuffered(ex); };
+  handlers.streamed = [impl](http::Stream& st) { impl->HandleStreamed(st); };
+  impl->server = std::make_unique<http::Server>(so, std::move(handlers));
+  if (!impl->server->Start()) return false;
+  port_ = impl->server->port();
+  for (int i = 0; i < kCompletionThreads; ++i) {
+    impl->cq_threads.emplace_back([impl] { impl->CompletionLoop(); });
   }
-  // Debian's cpp-httplib is a shared library built with a listen backlog of 5: 64 clients
-  // connecting at once overflow it, and each dropped handshake is retried by the kernel
-  // only after 1 s (the whole p99 of the benchmark). Linux lets a listening socket raise
-  // its backlog by calling listen() again.
-  if (*listen_fd >= 0 && ::listen(*listen_fd, SOMAXCONN) != 0) {
-    spdlog::warn("HTTP listen backlog stays at cpp-httplib's 5: {}", std::strerror(errno));
-  }
-  thread_ = std::thread([&srv] { srv.listen_after_bind(); });
   return true;
 }
 
 void HttpApi::Stop() {
-  impl_->server.stop();
-  if (thread_.joinable()) thread_.join();
+  auto* impl = impl_.get();
+  if (impl->server == nullptr) return;
+  impl->server->Stop();
+  {
+    // Calls in flight end by their deadline at the latest.
+    std::unique_lock lock(impl->inflight_mu);
+    impl->inflight_cv.wait(lock, [impl] { return impl->inflight == 0; });
+  }
+  impl->cq.Shutdown();
+  for (auto& t : impl->cq_threads) t.join();
+  impl->cq_threads.clear();
+  impl->server.reset();
 }
 
 }  // namespace labelloop::gateway

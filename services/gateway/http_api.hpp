@@ -1,9 +1,9 @@
-// The HTTP/JSON face of the gateway (cpp-httplib with a fixed thread pool and
-// keep-alive): one route per RPC, `POST /v1/<Service>/<Method>`, protobuf's JSON mapping
-// in and out, errors as {"code","message","request_id"} with the HTTP status of
-// http_status.hpp, CORS, Server-Sent Events for server streams and WatchProject, and
-// client streams from the request body. Proxied methods go through the same Gate as
-// gRPC; GatewayService methods are passed to the gateway's own gRPC port.
+// The HTTP/JSON face of the gateway (http_server.hpp: an event loop for keep-alive
+// connections, proxied unary calls made asynchronously): one route per RPC, `POST
+// /v1/<Service>/<Method>`, protobuf's JSON mapping in and out, errors as
+// {"code","message","request_id"} with the HTTP status of http_status.hpp, CORS, Server-Sent Events
+// for server streams and WatchProject, and client streams from the request body. Proxied methods go
+// through the same Gate as gRPC; GatewayService methods are passed to the gateway's own gRPC port.
 #pragma once
 
 #include <functional>
@@ -16,16 +16,12 @@
 #include "services/gateway/events.hpp"
 #include "services/gateway/gate.hpp"
 
-namespace httplib {
-class Server;
-}
-
 namespace labelloop::gateway {
 
 struct HttpOptions {
   std::string host = "0.0.0.0";
   int port = 8080;
-  int threads = 128;
+  int threads = 128;  // workers for streamed requests (event streams, uploads, GatewayService)
   std::vector<std::string> cors_origins;  // "*" allows any origin; empty: no CORS headers
   std::string internal_secret;            // see AuthSettings::internal_secret
   size_t upload_message_bytes = 1 << 20;  // body bytes per client-stream message
@@ -46,7 +42,6 @@ class HttpApi {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
-  std::thread thread_;
 };
 
 }  // namespace labelloop::gateway
