@@ -1,6 +1,5 @@
 #include "services/gateway/http_api.hpp"
 
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/sync_stream.h>
 #include <spdlog/spdlog.h>
@@ -16,6 +15,7 @@
 #include "labelloop/v1/gateway.pb.h"
 #include "services/gateway/http_server.hpp"
 #include "services/gateway/http_status.hpp"
+#include "services/gateway/json_parse.hpp"
 #include "services/gateway/json_print.hpp"
 #include "services/gateway/proto_util.hpp"
 
@@ -39,14 +39,9 @@ std::string ToJson(const pb::Message& m) { return MessageToJson(m); }
 
 // JSON text → message; an error message naming the problem on failure.
 std::string FromJson(const std::string& json, pb::Message* m) {
-  std::string text = json;
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos) text = "{}";
-  auto s = pb::util::JsonStringToMessage(text, m);
-  if (!s.ok()) {
-    return "request body is not a valid " + m->GetDescriptor()->full_name() +
-           " in JSON: " + std::string(s.message());
-  }
-  return "";
+  auto e = JsonToMessage(json, m);
+  if (e.empty()) return "";
+  return "request body is not a valid " + m->GetDescriptor()->full_name() + " in JSON: " + e;
 }
 
 // Threads of the HTTP event loop and of the completion queue that finishes proxied calls:
