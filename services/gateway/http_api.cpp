@@ -51,8 +51,9 @@ constexpr int kCompletionThreads = 2;
 
 }  // namespace
 
-// A proxied unary call in flight: started on an HTTP I/O thread, finished on a
-// completion-queue thread, which also writes the answer.
+// A proxied unary call in flight: started on an HTTP I/O thread (or a worker when the
+// gate has to wait on the database), finished on a completion-queue thread, which also
+// writes the answer.
 struct PendingCall {
   grpc::ClientContext ctx;
   grpc::ByteBuffer answer;
@@ -60,6 +61,8 @@ struct PendingCall {
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
   std::shared_ptr<http::Exchange> exchange;
   const Route* route = nullptr;
+  std::string request;  // serialized, as the gate may have rewritten it
+  Credentials credentials;
   Admission adm;
   http::Response head;  // x-request-id, CORS
 };
@@ -230,7 +233,9 @@ struct HttpApi::Impl {
     ex->Respond(std::move(res));
   }
 
-  // Parses and admits the call and starts it upstream (true), or sets the error in *res.
+  // Parses the call and admits it — from the gate's caches on this thread, or on a worker
+  // when the gate needs the database or Redis — then starts it upstream (true), or sets
+  // the error in *res.
   bool StartUnary(const std::shared_ptr<http::Exchange>& ex, const Route& route,
                   const std::string& request_id, http::Response* res) {
     const auto& req = ex->request();
@@ -239,30 +244,66 @@ struct HttpApi::Impl {
       Error(*res, {grpc::StatusCode::INVALID_ARGUMENT, e}, request_id);
       return false;
     }
-    std::string bytes = in->SerializeAsString();
     auto call = std::make_unique<PendingCall>();
+    call->request = in->SerializeAsString();
+    call->credentials = CredentialsOf(req, false);
     call->adm.request_id = request_id;
-    int64_t retry_after = 0;
-    auto s = gate.Admit(route, CredentialsOf(req, false), &bytes, &call->adm, &retry_after);
-    if (!s.ok()) {
-      res->SetHeader("x-labelloop-refused-by", "gateway");
-      Error(*res, s, request_id, retry_after);
-      return false;
-    }
     call->exchange = ex;
     call->route = &route;
-    call->head = std::move(*res);
+    call->head = *res;
+    int64_t retry_after = 0;
+    const auto cached =
+        gate.AdmitCached(route, call->credentials, &call->request, &call->adm, &retry_after);
+    if (cached) {
+      Admitted(std::move(call), *cached, retry_after);
+      return true;
+    }
+    server->RunBlocking([this, raw = call.release()] {
+      std::unique_ptr<PendingCall> c(raw);
+      log::ScopedRequestId scope(c->adm.request_id);
+      int64_t retry = 0;
+      grpc::Status s;
+      try {
+        s = gate.Admit(*c->route, c->credentials, &c->request, &c->adm, &retry);
+      } catch (const std::exception& e) {
+        spdlog::error("HTTP {}: {}", c->route->http_path, e.what());
+        s = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+      }
+      Admitted(std::move(c), s, retry);
+    });
+    return true;
+  }
+
+  // Starts an admitted call upstream, or answers the refusal.
+  void Admitted(std::unique_ptr<PendingCall> call, const grpc::Status& s, int64_t retry_after) {
+    if (!s.ok()) {
+      http::Response res = std::move(call->head);
+      res.SetHeader("x-labelloop-refused-by", "gateway");
+      Error(res, s, call->adm.request_id, retry_after);
+      call->exchange->Respond(std::move(res));
+      return;
+    }
+    const Route& route = *call->route;
     gate.PrepareContext(&call->ctx, route, call->adm, std::chrono::system_clock::time_point::max());
     {
       std::lock_guard lock(inflight_mu);
       ++inflight;
     }
     call->reader = route.backend->stub->PrepareUnaryCall(&call->ctx, route.policy.method,
-                                                         ToBuffer(bytes), &cq);
+                                                         ToBuffer(call->request), &cq);
     call->reader->StartCall();
     auto* raw = call.release();
     raw->reader->Finish(&raw->answer, &raw->status, raw);
-    return true;
+  }
+
+  // On a completion-queue thread: work that may wait on the database goes to a worker.
+  void OnAnswer(std::unique_ptr<PendingCall> call, bool ok) {
+    if (ok && call->status.ok() && gate.AfterResponseMayBlock(*call->route, call->adm)) {
+      server->RunBlocking(
+          [this, raw = call.release()] { FinishUnary(std::unique_ptr<PendingCall>(raw), true); });
+      return;
+    }
+    FinishUnary(std::move(call), ok);
   }
 
   // On a completion-queue thread: the backend answered (or failed).
@@ -303,7 +344,7 @@ struct HttpApi::Impl {
     void* tag = nullptr;
     bool ok = false;
     while (cq.Next(&tag, &ok)) {
-      FinishUnary(std::unique_ptr<PendingCall>(static_cast<PendingCall*>(tag)), ok);
+      OnAnswer(std::unique_ptr<PendingCall>(static_cast<PendingCall*>(tag)), ok);
     }
   }
 

@@ -141,6 +141,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::function<void()>> tasks;
+  bool workers_stopping = false;  // under mu
   std::vector<std::thread> workers;
 
   std::mutex sessions_mu;
@@ -149,21 +150,29 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(ServerOptions o, Handlers h)
       : options(std::move(o)), handlers(std::move(h)), ioc(std::max(1, options.io_threads)) {}
 
+  // Runs `task` on a worker; once the server stops, on the calling thread (so that work
+  // handed over late, e.g. a call's answer, still finishes).
   void Submit(std::function<void()> task) {
     {
-      std::lock_guard lock(mu);
-      tasks.push_back(std::move(task));
+      std::unique_lock lock(mu);
+      if (!workers_stopping) {
+        tasks.push_back(std::move(task));
+        lock.unlock();
+        cv.notify_one();
+        return;
+      }
     }
-    cv.notify_one();
+    task();
   }
 
+  // Workers finish the tasks queued before the stop.
   void WorkerLoop() {
     for (;;) {
       std::function<void()> task;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stopping || !tasks.empty(); });
-        if (stopping) return;
+        cv.wait(lock, [&] { return workers_stopping || !tasks.empty(); });
+        if (tasks.empty()) return;
         task = std::move(tasks.front());
         tasks.pop_front();
       }
@@ -493,6 +502,10 @@ void Server::Stop() {
     std::lock_guard lock(s.sessions_mu);
     for (auto* session : s.sessions) session->Shutdown();
   }
+  {
+    std::lock_guard lock(s.mu);
+    s.workers_stopping = true;
+  }
   s.cv.notify_all();
   for (auto& t : s.workers) t.join();
   s.workers.clear();
@@ -502,8 +515,8 @@ void Server::Stop() {
   // Handlers still queued hold sessions (and the sessions this Impl): drop them.
   s.ioc.restart();
   s.ioc.poll();
-  std::lock_guard lock(s.mu);
-  s.tasks.clear();
 }
+
+void Server::RunBlocking(std::function<void()> task) { impl_->Submit(std::move(task)); }
 
 }  // namespace labelloop::gateway::http

@@ -103,6 +103,8 @@ class Server {
   int port() const;
   // Stops accepting, closes every connection and waits for the workers.
   void Stop();
+  // Runs work that may block (database, Redis) on a worker thread.
+  void RunBlocking(std::function<void()> task);
 
   struct Impl;
 
