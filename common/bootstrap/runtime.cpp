@@ -28,8 +28,7 @@ Runtime::Runtime(ProcessSpec spec)
               "PostgreSQL connection URL (libpq syntax)");
   s.AddInt("pg-pool-size", 8, "PostgreSQL connections in the pool", 1, 1000);
   s.AddInt("pg-statement-timeout-ms", 30000, "statement timeout for every query", 1, 86400000);
-  s.AddInt("pg-acquire-timeout-ms", 5000, "longest wait for a free pooled connection", 1,
-           600000);
+  s.AddInt("pg-acquire-timeout-ms", 5000, "longest wait for a free pooled connection", 1, 600000);
   s.AddString("redis-host", "127.0.0.1", "Redis host");
   s.AddInt("redis-port", 56379, "Redis port", 1, 65535);
   s.AddChoice("log-level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
@@ -37,10 +36,8 @@ Runtime::Runtime(ProcessSpec spec)
   s.AddChoice("log-format", "plain", {"plain", "json"}, "log line format");
   s.AddChoice("environment", "development", {"development", "production"},
               "production refuses insecure defaults");
-  s.AddInt("shutdown-grace-ms", 10000, "time in-flight calls get to finish on SIGTERM", 0,
-           600000);
-  s.AddInt("max-message-bytes", 64 << 20, "largest gRPC message accepted or sent", 1024,
-           1 << 30);
+  s.AddInt("shutdown-grace-ms", 10000, "time in-flight calls get to finish on SIGTERM", 0, 600000);
+  s.AddInt("max-message-bytes", 64 << 20, "largest gRPC message accepted or sent", 1024, 1 << 30);
   s.AddInt("keepalive-ms", 30000, "gRPC keepalive ping interval", 1000, 3600000);
   s.AddInt("health-interval-ms", 1000, "how often PostgreSQL and Redis are checked", 50, 60000);
   s.AddInt("startup-timeout-ms", 30000, "how long start-up waits for PostgreSQL", 0, 600000);
@@ -66,9 +63,9 @@ std::optional<int> Runtime::Init(int argc, char** argv) {
     std::cerr << spec_.binary << ": configuration error: " << loaded.error << "\n";
     return 2;
   }
-  log::Setup(spec_.service, settings_.GetString("log-level"),
-             settings_.GetString("log-format") == "json" ? log::Format::kJson
-                                                         : log::Format::kPlain);
+  log::Setup(
+      spec_.service, settings_.GetString("log-level"),
+      settings_.GetString("log-format") == "json" ? log::Format::kJson : log::Format::kPlain);
   spdlog::info("{} {} ({}) starting", spec_.binary, Version(), Build());
 
   pool_ = std::make_unique<pg::Pool>(pg::PoolOptions{
@@ -111,14 +108,13 @@ std::optional<int> Runtime::Init(int argc, char** argv) {
                              [this] { return pool_->in_use(); });
   registry_.AddCallbackGauge("labelloop_pg_pool_open", "PostgreSQL connections open",
                              [this] { return pool_->open_connections(); });
-  registry_.AddCallbackGauge(
-      "labelloop_uptime_seconds", "seconds since start", [this] {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_)
-            .count();
-      });
-  exporter_ = std::make_unique<metrics::HttpExporter>(
-      registry_, settings_.GetString("metrics-host"),
-      static_cast<int>(settings_.GetInt("metrics-port")));
+  registry_.AddCallbackGauge("labelloop_uptime_seconds", "seconds since start", [this] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_)
+        .count();
+  });
+  exporter_ =
+      std::make_unique<metrics::HttpExporter>(registry_, settings_.GetString("metrics-host"),
+                                              static_cast<int>(settings_.GetInt("metrics-port")));
   if (!exporter_->Start()) {
     spdlog::critical("cannot bind the metrics port (setting 'metrics-port' = {})",
                      settings_.GetInt("metrics-port"));
@@ -142,7 +138,8 @@ bool Runtime::Ready() {
 }
 
 int Runtime::Serve(const std::vector<grpc::Service*>& services,
-                   const std::function<void()>& on_drain) {
+                   const std::function<void()>& on_drain,
+                   const std::vector<grpc_server::AsyncMethods*>& async) {
   grpc_server::ServerOptions options{
       .host = settings_.GetString("grpc-host"),
       .port = static_cast<int>(settings_.GetInt("grpc-port")),
@@ -152,6 +149,7 @@ int Runtime::Serve(const std::vector<grpc::Service*>& services,
       .health_interval_ms = static_cast<int>(settings_.GetInt("health-interval-ms"))};
   server_ = std::make_unique<grpc_server::Server>(options, &registry_, [this] { return Ready(); });
   for (auto* s : services) server_->AddService(s);
+  for (auto* a : async) server_->AddAsync(a);
   if (!server_->Start()) {
     spdlog::critical("cannot bind the gRPC port (setting 'grpc-port' = {})", options.port);
     return 1;

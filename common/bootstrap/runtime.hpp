@@ -27,8 +27,8 @@
 namespace labelloop::bootstrap {
 
 struct ProcessSpec {
-  std::string service;     // "labeling"; also the PostgreSQL schema name
-  std::string binary;      // "labelloop-labeling"
+  std::string service;  // "labeling"; also the PostgreSQL schema name
+  std::string binary;   // "labelloop-labeling"
   std::string description;
   int grpc_port = 0;
   int metrics_port = 0;
@@ -55,7 +55,8 @@ class Runtime {
 
   // Serves until SIGTERM/SIGINT, then calls on_drain and drains; returns the exit code.
   int Serve(const std::vector<grpc::Service*>& services,
-            const std::function<void()>& on_drain = nullptr);
+            const std::function<void()>& on_drain = nullptr,
+            const std::vector<grpc_server::AsyncMethods*>& async = {});
 
   pg::Pool& pool() { return *pool_; }
   redis::Client& redis() { return *redis_; }

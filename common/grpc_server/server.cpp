@@ -1,7 +1,7 @@
 #include "common/grpc_server/server.hpp"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <spdlog/spdlog.h>
@@ -94,9 +94,18 @@ Server::~Server() {
   cv_.notify_all();
   if (health_thread_.joinable()) health_thread_.join();
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  StopAsync();
 }
 
 void Server::AddService(grpc::Service* service) { services_.push_back(service); }
+
+void Server::AddAsync(AsyncMethods* methods) { async_.push_back(methods); }
+
+void Server::StopAsync() {
+  if (!async_started_) return;
+  async_started_ = false;
+  for (auto* a : async_) a->Stop();
+}
 
 bool Server::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -120,6 +129,7 @@ bool Server::Start() {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               options_.max_idle_threads);
   for (auto* s : services_) builder.RegisterService(s);
+  for (auto* a : async_) a->AddQueues(builder);
   if (registry_ != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
     f.push_back(std::make_unique<MetricsInterceptorFactory>(registry_));
@@ -130,6 +140,8 @@ bool Server::Start() {
     spdlog::error("cannot listen on {}:{}", options_.host, options_.port);
     return false;
   }
+  for (auto* a : async_) a->Start();
+  async_started_ = true;
   // Start NOT_SERVING; the first health pass flips it once PostgreSQL and Redis answer.
   server_->GetHealthCheckService()->SetServingStatus(false);
   health_thread_ = std::thread([this] { HealthLoop(); });
@@ -190,6 +202,7 @@ void Server::WaitForShutdown(const std::function<void()>& on_drain) {
   }
   server_->Shutdown(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(options_.shutdown_grace_ms));
+  StopAsync();
   server_->Wait();
   server_.reset();
   spdlog::info("stopped");

@@ -35,6 +35,18 @@ struct ServerOptions {
 // WaitForShutdown can take them with sigwait. Call first thing in main.
 void BlockShutdownSignals();
 
+// Methods a service serves on the completion-queue API (its `WithAsyncMethod_*` methods;
+// the service itself is added with AddService as usual). Before the server is built they
+// add the completion queues they poll; once it runs they start polling; after it has
+// shut down (every call ended, which needs their polling) they drain and stop.
+class AsyncMethods {
+ public:
+  virtual ~AsyncMethods() = default;
+  virtual void AddQueues(grpc::ServerBuilder& builder) = 0;
+  virtual void Start() = 0;
+  virtual void Stop() = 0;
+};
+
 class Server {
  public:
   // `ready` is polled every health_interval_ms; its result is the health status.
@@ -44,6 +56,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void AddService(grpc::Service* service);
+  void AddAsync(AsyncMethods* methods);
   // Binds and starts serving; false when the port cannot be bound.
   bool Start();
   int port() const { return port_; }
@@ -62,7 +75,11 @@ class Server {
   ServerOptions options_;
   metrics::Registry* registry_;
   std::function<bool()> ready_;
+  void StopAsync();
+
   std::vector<grpc::Service*> services_;
+  std::vector<AsyncMethods*> async_;
+  bool async_started_ = false;
   std::shared_ptr<HealthState> health_state_ = std::make_shared<HealthState>();
   HealthService health_service_{health_state_};
   std::unique_ptr<grpc::Server> server_;

@@ -1,5 +1,6 @@
 // labelloop-labeling: The labeling service: projects, datasets, items, leases and labels.
 #include "common/bootstrap/runtime.hpp"
+#include "services/labeling/async_calls.hpp"
 #include "services/labeling/event_publisher.hpp"
 #include "services/labeling/ingest/ingest_service.hpp"
 #include "services/labeling/ranking_client.hpp"
@@ -67,7 +68,10 @@ int main(int argc, char** argv) {
   labeling::EventPublisher events(runtime.redis());
   labeling::LabelingServiceImpl service(runtime, {projects, assignments, queries, ranking, events});
   labeling::ingest::IngestServiceImpl ingest(runtime);
-  int code = runtime.Serve({&service, &ingest});
+  // More pollers than batches can run at once, so a thread is always free to take calls.
+  labeling::AsyncCalls async_calls(
+      service, static_cast<int>(s.GetInt("claim-batches") + s.GetInt("submit-batches")) + 2);
+  int code = runtime.Serve({&service, &ingest}, nullptr, {&async_calls});
   events.Stop();
   return code;
 }

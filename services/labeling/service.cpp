@@ -132,11 +132,12 @@ grpc::Status LabelingServiceImpl::CompleteProject(grpc::ServerContext* context,
   });
 }
 
-grpc::Status LabelingServiceImpl::ClaimNext(grpc::ServerContext* context,
-                                            const v1::ClaimNextRequest* req,
-                                            v1::ClaimNextResponse* reply) {
+void LabelingServiceImpl::AnswerClaimNext(grpc::ServerContext* context,
+                                          const v1::ClaimNextRequest* req,
+                                          v1::ClaimNextResponse* reply, Finish finish) {
   grpc_server::RequestScope scope(context);
-  return Handle("ClaimNext", [&]() -> grpc::Status {
+  bool queued = false;
+  grpc::Status refused = Handle("ClaimNext", [&]() -> grpc::Status {
     if (auto e = CheckId("project_id", req->project_id()); !e.empty()) return Invalid(e);
     if (auto e = CheckAnnotator(req->annotator()); !e.empty()) return Invalid(e);
     auto size = CheckClaimSize(req->n());
@@ -146,27 +147,40 @@ grpc::Status LabelingServiceImpl::ClaimNext(grpc::ServerContext* context,
     if (auto order = deps_.ranking.NextCandidates(req->project_id(), RankingRequestSize(size.n))) {
       ranked = RankedCandidates(*order, {}, 500);
     }
-    auto leases = deps_.assignments.Claim(req->project_id(), req->annotator(), size.n, ranked);
-    if (!leases.ok()) return ToStatus(leases.error());
-    reply->set_order(ranked.empty() ? "oldest_first" : "ranking");
-    std::vector<int64_t> ids;
-    for (const auto& l : leases.value()) {
-      auto* item = reply->add_items();
-      ToProto(l, item->mutable_lease());
-      item->set_already_held(l.already_held);
-      item->mutable_item()->set_id(l.item_id);
-      item->mutable_item()->set_project_id(req->project_id());
-      ids.push_back(l.item_id);
-    }
-    if (req->with_payload() && !ids.empty()) {
-      auto items = deps_.queries.GetItems(ids, false);
-      if (!items.ok()) return ToStatus(items.error());
-      for (size_t i = 0; i < items.value().size() && i < ids.size(); ++i) {
-        ToProto(items.value()[i], reply->mutable_items(static_cast<int>(i))->mutable_item());
-      }
-    }
+    const bool by_ranking = !ranked.empty();
+    queued = true;
+    // Nothing of the call may be touched after this: `finish` may already have run.
+    deps_.assignments.Claim(
+        req->project_id(), req->annotator(), size.n, ranked,
+        [this, req, reply, by_ranking, finish = std::move(finish),
+         request_id = scope.request_id()](storage::AssignmentStore::ClaimResult leases) {
+          log::ScopedRequestId id(request_id);
+          finish(Handle("ClaimNext", [&]() -> grpc::Status {
+            if (!leases.ok()) return ToStatus(leases.error());
+            reply->set_order(by_ranking ? "ranking" : "oldest_first");
+            std::vector<int64_t> ids;
+            for (const auto& l : leases.value()) {
+              auto* item = reply->add_items();
+              ToProto(l, item->mutable_lease());
+              item->set_already_held(l.already_held);
+              item->mutable_item()->set_id(l.item_id);
+              item->mutable_item()->set_project_id(req->project_id());
+              ids.push_back(l.item_id);
+            }
+            if (req->with_payload() && !ids.empty()) {
+              auto items = deps_.queries.GetItems(ids, false);
+              if (!items.ok()) return ToStatus(items.error());
+              for (size_t i = 0; i < items.value().size() && i < ids.size(); ++i) {
+                ToProto(items.value()[i],
+                        reply->mutable_items(static_cast<int>(i))->mutable_item());
+              }
+            }
+            return grpc::Status::OK;
+          }));
+        });
     return grpc::Status::OK;
   });
+  if (!queued) finish(refused);
 }
 
 grpc::Status LabelingServiceImpl::RenewLease(grpc::ServerContext* context,
@@ -206,11 +220,12 @@ grpc::Status LabelingServiceImpl::Skip(grpc::ServerContext* context, const v1::S
   });
 }
 
-grpc::Status LabelingServiceImpl::SubmitLabel(grpc::ServerContext* context,
-                                              const v1::SubmitLabelRequest* req,
-                                              v1::SubmitLabelResponse* reply) {
+void LabelingServiceImpl::AnswerSubmitLabel(grpc::ServerContext* context,
+                                            const v1::SubmitLabelRequest* req,
+                                            v1::SubmitLabelResponse* reply, Finish finish) {
   grpc_server::RequestScope scope(context);
-  return Handle("SubmitLabel", [&]() -> grpc::Status {
+  bool queued = false;
+  grpc::Status refused = Handle("SubmitLabel", [&]() -> grpc::Status {
     if (auto e = CheckId("item_id", req->item_id()); !e.empty()) return Invalid(e);
     if (auto e = CheckLeaseToken(req->lease_token()); !e.empty()) return Invalid(e);
     if (req->classes_size() == 0) return Invalid("classes: at least one class is required");
@@ -220,12 +235,22 @@ grpc::Status LabelingServiceImpl::SubmitLabel(grpc::ServerContext* context,
     }
     storage::SubmitInput in{req->item_id(), req->lease_token(), req->annotator(),
                             Strings(req->classes()), req->seconds_spent()};
-    auto result = deps_.assignments.Submit(in);
-    if (!result.ok()) return ToStatus(result.error());
-    PublishSubmitted(result.value());
-    ToProto(result.value(), reply);
+    queued = true;
+    // Nothing of the call may be touched after this: `finish` may already have run.
+    deps_.assignments.Submit(
+        in, [this, reply, finish = std::move(finish),
+             request_id = scope.request_id()](Outcome<storage::SubmitResult> result) {
+          log::ScopedRequestId id(request_id);
+          finish(Handle("SubmitLabel", [&]() -> grpc::Status {
+            if (!result.ok()) return ToStatus(result.error());
+            PublishSubmitted(result.value());
+            ToProto(result.value(), reply);
+            return grpc::Status::OK;
+          }));
+        });
     return grpc::Status::OK;
   });
+  if (!queued) finish(refused);
 }
 
 grpc::Status LabelingServiceImpl::Relabel(grpc::ServerContext* context,

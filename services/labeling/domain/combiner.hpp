@@ -1,17 +1,18 @@
-// Combines concurrent calls into batches. A caller queues its request; while fewer than
-// `max_leaders` callers are running batches, it becomes one of them and runs what is
-// queued (its own request among it, up to `max_batch` at a time) on its own thread; the
-// other callers sleep until their result is in. A leader whose request is done passes the
-// lead to the first caller still queued and returns, so no thread is woken only to hand
-// work on: a call that arrives alone runs at once on its caller's thread, and under load
-// each batch costs one round trip and one transaction for many calls.
+// Combines concurrent calls into batches. A call is queued with the function that takes
+// its result. While fewer than `max_leaders` threads are running batches, the thread that
+// queues a call becomes one of them and runs what is queued (up to `max_batch` calls at a
+// time) until the queue is empty, handing each call's result to its function; otherwise
+// it returns at once and a running leader takes the call. So a call that arrives alone
+// runs at once on its caller's thread, and under load each batch costs one round trip
+// and one transaction for many calls, with no thread woken only to hand work on.
 #pragma once
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -23,19 +24,10 @@ template <typename Request, typename Result>
 class Combiner {
  public:
   struct Call {
-    explicit Call(Request r) : request(std::move(r)) {}
+    Call(Request r, std::function<void(Result)> d) : request(std::move(r)), done(std::move(d)) {}
     Request request;
     std::optional<Result> result;  // RunBatch fills it
-
-   private:
-    friend class Combiner;
-    // The caller sleeps on its own mutex and condition variable, so a leader wakes each
-    // caller of its batch without waking it into a lock the leader still holds.
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;     // under mu
-    bool lead = false;     // under mu: the lead was passed to this call's caller
-    bool leading = false;  // under the combiner's mu_: its caller is a leader
+    std::function<void(Result)> done;
   };
   // Sets the result of every call of the batch (in queue order). Must not throw.
   using RunBatch = std::function<void(const std::vector<Call*>& batch)>;
@@ -47,68 +39,47 @@ class Combiner {
   Combiner(const Combiner&) = delete;
   Combiner& operator=(const Combiner&) = delete;
 
-  Result Run(Request request) {
-    Call call(std::move(request));
+  // Queues the call; `done` gets its result exactly once, on whichever thread ran its
+  // batch (this one or a running leader's). `done` must not throw.
+  void Submit(Request request, std::function<void(Result)> done) {
     {
       std::lock_guard lock(mu_);
-      queue_.push_back(&call);
-      if (leaders_ < max_leaders_) {
-        ++leaders_;
-        call.leading = true;
-      }
+      queue_.push_back(std::make_unique<Call>(std::move(request), std::move(done)));
+      if (leaders_ >= max_leaders_) return;
+      ++leaders_;
     }
-    bool leading = call.leading;  // set by this thread just now
-    for (;;) {
-      if (leading) Lead(call);
-      std::unique_lock own(call.mu);
-      call.cv.wait(own, [&] { return call.done || call.lead; });
-      if (call.done) return std::move(*call.result);
-      call.lead = false;
-      leading = true;
-    }
+    Lead();
+  }
+
+  // Submit, then wait for the result (for callers with a thread to spare).
+  Result Run(Request request) {
+    std::promise<Result> promise;
+    auto future = promise.get_future();
+    Submit(std::move(request), [&promise](Result r) { promise.set_value(std::move(r)); });
+    return future.get();
   }
 
  private:
-  static bool IsDone(Call& call) {
-    std::lock_guard own(call.mu);
-    return call.done;
-  }
-
-  static void MarkDone(Call& call, bool wake) {
-    std::lock_guard own(call.mu);
-    call.done = true;
-    // Last touch of a woken caller's Call: once its mutex is released it may return.
-    if (wake) call.cv.notify_one();
-  }
-
-  // Runs batches until the leader's own call is done (this or another leader ran it) or
-  // nothing is queued; then passes the lead to the first queued caller that is not a
-  // leader, or gives it up.
-  void Lead(Call& self) {
+  void Lead() {
     for (;;) {
-      std::vector<Call*> batch;
+      std::vector<std::unique_ptr<Call>> owned;
       {
         std::lock_guard lock(mu_);
-        if (queue_.empty() || IsDone(self)) {
-          self.leading = false;
-          for (Call* c : queue_) {
-            if (!c->leading) {
-              c->leading = true;
-              std::lock_guard own(c->mu);
-              c->lead = true;
-              c->cv.notify_one();
-              return;
-            }
-          }
+        if (queue_.empty()) {
           --leaders_;
           return;
         }
         const size_t n = std::min(max_batch_, queue_.size());
-        batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        for (size_t i = 0; i < n; ++i) {
+          owned.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
       }
+      std::vector<Call*> batch;
+      batch.reserve(owned.size());
+      for (auto& c : owned) batch.push_back(c.get());
       run_(batch);
-      for (Call* c : batch) MarkDone(*c, c != &self);
+      for (auto& c : owned) c->done(std::move(*c->result));
     }
   }
 
@@ -116,7 +87,7 @@ class Combiner {
   const size_t max_batch_;
   RunBatch run_;
   std::mutex mu_;
-  std::deque<Call*> queue_;
+  std::deque<std::unique_ptr<Call>> queue_;
   size_t leaders_ = 0;
 };
 

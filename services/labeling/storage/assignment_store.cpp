@@ -161,10 +161,10 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease
                     Epoch("claimed_at") + ", " + Epoch("expires_at") + " FROM u");
 }
 
-Outcome<std::vector<LeaseRecord>> AssignmentStore::Claim(int64_t project_id,
-                                                         const std::string& annotator, int n,
-                                                         const std::vector<int64_t>& ranked) {
-  return claims_.Run(ClaimCall{project_id, annotator, n, ranked});
+void AssignmentStore::Claim(int64_t project_id, const std::string& annotator, int n,
+                            const std::vector<int64_t>& ranked,
+                            std::function<void(ClaimResult)> done) {
+  claims_.Submit(ClaimCall{project_id, annotator, n, ranked}, std::move(done));
 }
 
 void AssignmentStore::RunClaims(const std::vector<ClaimCombiner::Call*>& batch) {
@@ -367,7 +367,10 @@ Outcome<bool> AssignmentStore::Skip(int64_t item_id, const std::string& token,
   return EndLease(item_id, token, "skipped", &reason);
 }
 
-Outcome<SubmitResult> AssignmentStore::Submit(const SubmitInput& in) { return submits_.Run(in); }
+void AssignmentStore::Submit(const SubmitInput& in,
+                             std::function<void(Outcome<SubmitResult>)> done) {
+  submits_.Submit(in, std::move(done));
+}
 
 void AssignmentStore::RunSubmits(const std::vector<SubmitCombiner::Call*>& batch) {
   // Distinct items go together; a second submit of an item runs after them, alone, as it

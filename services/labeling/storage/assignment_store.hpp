@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -73,14 +74,17 @@ class AssignmentStore {
   AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease_seconds,
                   std::chrono::milliseconds rescan, BatchOptions batches = {});
 
-  Outcome<std::vector<LeaseRecord>> Claim(int64_t project_id, const std::string& annotator, int n,
-                                          const std::vector<int64_t>& ranked);
+  // Claims and submits answer through `done`, exactly once, on the thread that ran their
+  // batch (possibly the caller's, before returning); `done` must not throw.
+  using ClaimResult = Outcome<std::vector<LeaseRecord>>;
+  void Claim(int64_t project_id, const std::string& annotator, int n,
+             const std::vector<int64_t>& ranked, std::function<void(ClaimResult)> done);
   Outcome<LeaseRecord> Renew(int64_t item_id, const std::string& token);
   Outcome<bool> Release(int64_t item_id, const std::string& token);
   Outcome<bool> Skip(int64_t item_id, const std::string& token, const std::string& reason);
   // With a lease token: the lease's annotator labels the item and the lease ends. A
   // lease that expired is accepted only while nobody else claimed the item since.
-  Outcome<SubmitResult> Submit(const SubmitInput& input);
+  void Submit(const SubmitInput& input, std::function<void(Outcome<SubmitResult>)> done);
   // Without a lease: changes the label input.annotator already gave the item.
   Outcome<SubmitResult> Relabel(const SubmitInput& input);
   int lease_seconds() const { return lease_seconds_; }
@@ -92,7 +96,6 @@ class AssignmentStore {
     int n = 0;
     std::vector<int64_t> ranked;
   };
-  using ClaimResult = Outcome<std::vector<LeaseRecord>>;
   using ClaimCombiner = Combiner<ClaimCall, ClaimResult>;
   using SubmitCombiner = Combiner<SubmitInput, Outcome<SubmitResult>>;
   void RunClaims(const std::vector<ClaimCombiner::Call*>& batch);

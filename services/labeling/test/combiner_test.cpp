@@ -79,17 +79,17 @@ TEST(Combiner, ConcurrentCallersGetTheirOwnResultsFromCombinedBatches) {
   EXPECT_GT(largest_batch.load(), 1u);
 }
 
-// A leader whose call is done does not serve the queue on: the caller queued behind it
-// runs its own batch on its own thread.
-TEST(Combiner, ALeaderPassesTheLeadToTheNextQueuedCaller) {
-  std::atomic<bool> second_started{false};
+// Submit returns at once when every leader slot is taken: the running leader runs the
+// call, on its own thread, and hands the result over.
+TEST(Combiner, ASubmitWhileTheLeaderIsBusyIsRunByTheLeader) {
+  std::atomic<bool> release{false};
+  std::atomic<bool> first_running{false};
   std::mutex mu;
   std::map<int, std::thread::id> ran_on;
   IntCombiner combiner(1, 8, [&](const std::vector<IntCombiner::Call*>& batch) {
     if (batch[0]->request == 1) {
-      while (!second_started) std::this_thread::yield();
-      // Time for the second caller to queue behind this batch.
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      first_running = true;
+      while (!release) std::this_thread::yield();
     }
     std::lock_guard lock(mu);
     for (auto* c : batch) {
@@ -97,28 +97,28 @@ TEST(Combiner, ALeaderPassesTheLeadToTheNextQueuedCaller) {
       c->result = -c->request;
     }
   });
-  std::thread::id first_id;
-  std::thread::id second_id;
-  int first_result = 0;
-  int second_result = 0;
-  std::thread first([&] {
-    first_id = std::this_thread::get_id();
-    first_result = combiner.Run(1);
+  std::thread::id leader_id;
+  std::atomic<int> first_result{0};
+  std::thread leader([&] {
+    leader_id = std::this_thread::get_id();
+    combiner.Submit(1, [&](int r) { first_result = r; });
   });
-  // The first call is now its own leader, running its batch (it waits for the second).
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  std::thread second([&] {
-    second_id = std::this_thread::get_id();
-    second_result = combiner.Run(2);
+  while (!first_running) std::this_thread::yield();
+  std::atomic<int> second_result{0};
+  std::thread::id second_done_on;
+  combiner.Submit(2, [&](int r) {
+    second_result = r;
+    second_done_on = std::this_thread::get_id();
   });
-  second_started = true;
-  first.join();
-  second.join();
-  EXPECT_EQ(first_result, -1);
-  EXPECT_EQ(second_result, -2);
+  // Returned without running anything: the leader holds the only slot.
+  EXPECT_EQ(second_result.load(), 0);
+  release = true;
+  leader.join();  // the leader returns once the queue is empty, the second call included
+  EXPECT_EQ(first_result.load(), -1);
+  EXPECT_EQ(second_result.load(), -2);
+  EXPECT_EQ(second_done_on, leader_id);
   std::lock_guard lock(mu);
-  EXPECT_EQ(ran_on[1], first_id);
-  EXPECT_EQ(ran_on[2], second_id);
+  EXPECT_EQ(ran_on[2], leader_id);
 }
 
 }  // namespace
