@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -25,6 +26,8 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
+
+int64_t NowTicks() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
 constexpr std::uint64_t kNoLimit = std::numeric_limits<std::uint64_t>::max();
 
@@ -146,6 +149,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   std::mutex sessions_mu;
   std::unordered_set<Session*> sessions;
+  net::steady_timer sweep_timer{ioc};
 
   Impl(ServerOptions o, Handlers h)
       : options(std::move(o)), handlers(std::move(h)), ioc(std::max(1, options.io_threads)) {}
@@ -181,6 +185,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 
   void Accept();
+  void Sweep();
 };
 
 class Session final : public Exchange, public Stream, public std::enable_shared_from_this<Session> {
@@ -205,8 +210,16 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
     if (open_) ::shutdown(socket_.native_handle(), SHUT_RDWR);
   }
 
+  // From the sweeper: a connection idle (or sending its header) for longer than the
+  // limit is closed, as cpp-httplib's keep-alive timeout did.
+  void ShutdownIfIdle(int64_t now, int64_t limit) {
+    const int64_t since = idle_since_.load(std::memory_order_relaxed);
+    if (since != 0 && now - since > limit) Shutdown();
+  }
+
   void ReadHead() {
     if (server_->stopping) return Close();
+    idle_since_.store(NowTicks(), std::memory_order_relaxed);
     request_ = Request{};
     request_.remote_addr = remote_addr_;
     responded_ = false;
@@ -324,6 +337,7 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
   bool WriteAll(const std::string& s) { return WriteAll(std::string_view(s)); }
 
   void OnHead(beast::error_code ec) {
+    idle_since_.store(0, std::memory_order_relaxed);
     if (ec) return Close();
     const auto& h = head_->get();
     request_.method = std::string(h.method_string());
@@ -439,6 +453,7 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
   std::atomic<bool> responded_{false};
   std::mutex close_mu_;
   bool open_ = true;
+  std::atomic<int64_t> idle_since_{0};  // NowTicks() while waiting for a request; 0 otherwise
 };
 
 void Server::Impl::Accept() {
@@ -450,6 +465,23 @@ void Server::Impl::Accept() {
       std::make_shared<Session>(self, std::move(s))->ReadHead();
     }
     self->Accept();
+  });
+}
+
+void Server::Impl::Sweep() {
+  // A quarter of the limit: connections close between 1 and 1.25 times the limit.
+  sweep_timer.expires_after(
+      std::chrono::milliseconds(250 * std::max(1, options.idle_timeout_seconds)));
+  sweep_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->stopping) return;
+    const int64_t limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::seconds(self->options.idle_timeout_seconds))
+                              .count();
+    {
+      std::lock_guard lock(self->sessions_mu);
+      for (auto* session : self->sessions) session->ShutdownIfIdle(NowTicks(), limit);
+    }
+    self->Sweep();
   });
 }
 
@@ -482,6 +514,7 @@ bool Server::Start() {
   s.port = s.acceptor.local_endpoint().port();
   s.work.emplace(s.ioc.get_executor());
   s.Accept();
+  s.Sweep();
   for (int i = 0; i < std::max(1, s.options.workers); ++i) {
     s.workers.emplace_back([&s] { s.WorkerLoop(); });
   }
@@ -497,6 +530,7 @@ void Server::Stop() {
   net::post(s.ioc, [&s] {
     beast::error_code ec;
     s.acceptor.close(ec);
+    s.sweep_timer.cancel();
   });
   {
     std::lock_guard lock(s.sessions_mu);

@@ -83,6 +83,7 @@ struct ServerOptions {
   int io_threads = 2;
   int workers = 128;                  // streamed requests served at once
   size_t max_body_bytes = 64u << 20;  // buffered requests; larger ones get 413
+  int idle_timeout_seconds = 60;      // a connection waiting this long for a request is closed
 };
 
 struct Handlers {
