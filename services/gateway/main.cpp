@@ -68,8 +68,9 @@ void DeclareSettings(config::Settings& s) {
   s.AddString("http-host", "0.0.0.0", "address the HTTP/JSON API binds");
   s.AddInt("http-port", 8080, "HTTP/JSON API port (0 picks a free one)", 0, 65535);
   s.AddInt("http-threads", 128,
-           "HTTP worker threads; each open keep-alive connection or event stream holds one", 4,
-           4096);
+           "HTTP workers for event streams, uploads and GatewayService calls (one each while it "
+           "lasts); keep-alive connections and proxied unary calls need none",
+           4, 4096);
   s.AddString("cors-origins", "",
               "comma-separated origins allowed to call the HTTP API from a browser ('*' = any)");
   s.AddInt("proxy-threads", 1,
