@@ -147,6 +147,7 @@ int Runtime::Serve(const std::vector<grpc::Service*>& services,
       .keepalive_time_ms = static_cast<int>(settings_.GetInt("keepalive-ms")),
       .shutdown_grace_ms = static_cast<int>(settings_.GetInt("shutdown-grace-ms")),
       .health_interval_ms = static_cast<int>(settings_.GetInt("health-interval-ms"))};
+  options.records_own_metrics = records_own_metrics_;
   server_ = std::make_unique<grpc_server::Server>(options, &registry_, [this] { return Ready(); });
   for (auto* s : services) server_->AddService(s);
   for (auto* a : async) server_->AddAsync(a);

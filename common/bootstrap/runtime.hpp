@@ -71,6 +71,12 @@ class Runtime {
   // Fills the GetInfo answer.
   void FillInfo(v1::ServiceInfo* info) const;
 
+  // Methods whose service counts its calls itself (grpc_server::RecordCall); call before
+  // Serve.
+  void SetRecordsOwnMetrics(std::function<bool(const std::string& method)> f) {
+    records_own_metrics_ = std::move(f);
+  }
+
   // Registers a check run by the health loop on top of PostgreSQL and Redis.
   void AddReadinessCheck(std::function<bool()> check) { extra_checks_.push_back(std::move(check)); }
 
@@ -86,6 +92,7 @@ class Runtime {
   std::unique_ptr<metrics::HttpExporter> exporter_;
   std::unique_ptr<grpc_server::Server> server_;
   std::vector<std::function<bool()>> extra_checks_;
+  std::function<bool(const std::string&)> records_own_metrics_;
   int schema_version_ = 0;
   std::chrono::system_clock::time_point started_at_;
   std::chrono::steady_clock::time_point started_steady_;

@@ -43,17 +43,8 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      registry_
-          ->GetCounter("labelloop_grpc_requests_total", "gRPC calls handled",
-                       {{"method", method_}, {"code", CodeName(status.error_code())}})
-          .Increment();
-      registry_
-          ->GetHistogram("labelloop_grpc_request_duration_seconds", "gRPC call latency",
-                         {{"method", method_}})
-          .Observe(seconds);
+      RecordCall(*registry_, method_, methods->GetSendStatus().error_code(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
     methods->Proceed();
   }
@@ -66,17 +57,35 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
 
 class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit MetricsInterceptorFactory(metrics::Registry* registry) : registry_(registry) {}
+  MetricsInterceptorFactory(metrics::Registry* registry,
+                            std::function<bool(const std::string&)> records_own)
+      : registry_(registry), records_own_(std::move(records_own)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
+    // No interceptor at all (not one that does nothing) keeps the call off gRPC's
+    // interception path.
+    if (records_own_ && records_own_(info->method())) return nullptr;
     return new MetricsInterceptor(info, registry_);
   }
 
  private:
   metrics::Registry* registry_;
+  std::function<bool(const std::string&)> records_own_;
 };
 
 }  // namespace
+
+void RecordCall(metrics::Registry& registry, const std::string& method, grpc::StatusCode code,
+                double seconds) {
+  registry
+      .GetCounter("labelloop_grpc_requests_total", "gRPC calls handled",
+                  {{"method", method}, {"code", CodeName(code)}})
+      .Increment();
+  registry
+      .GetHistogram("labelloop_grpc_request_duration_seconds", "gRPC call latency",
+                    {{"method", method}})
+      .Observe(seconds);
+}
 
 void BlockShutdownSignals() {
   sigset_t set;
@@ -132,7 +141,8 @@ bool Server::Start() {
   for (auto* a : async_) a->AddQueues(builder);
   if (registry_ != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
-    f.push_back(std::make_unique<MetricsInterceptorFactory>(registry_));
+    f.push_back(
+        std::make_unique<MetricsInterceptorFactory>(registry_, options_.records_own_metrics));
     builder.experimental().SetInterceptorCreators(std::move(f));
   }
   server_ = builder.BuildAndStart();

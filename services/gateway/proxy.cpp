@@ -3,6 +3,7 @@
 #include <grpcpp/alarm.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <optional>
 
 #include "common/grpc_server/request_context.hpp"
+#include "common/grpc_server/server.hpp"
 #include "common/log/log.hpp"
 #include "services/gateway/proto_util.hpp"
 
@@ -108,8 +110,8 @@ struct Tag {
 class ProxyCall {
  public:
   ProxyCall(Gate& gate, grpc::AsyncGenericService& service, grpc::ServerCompletionQueue* cq,
-            BlockingPool& pool)
-      : gate_(gate), service_(service), cq_(cq), pool_(pool), stream_(&ctx_) {}
+            BlockingPool& pool, metrics::Registry* registry)
+      : gate_(gate), service_(service), cq_(cq), pool_(pool), registry_(registry), stream_(&ctx_) {}
 
   // Waits for the next caller on this queue.
   void Listen() {
@@ -146,7 +148,8 @@ class ProxyCall {
   void OnRequested(bool ok) {
     if (!ok) return;  // the server is shutting down; no call was taken
     ++pending_;       // the done tag comes back once the call is over
-    (new ProxyCall(gate_, service_, cq_, pool_))->Listen();
+    started_ = std::chrono::steady_clock::now();
+    (new ProxyCall(gate_, service_, cq_, pool_, registry_))->Listen();
     request_id_ = Meta(ctx_, grpc_server::kRequestIdHeader);
     if (request_id_.empty() || request_id_.size() > 128) request_id_ = grpc_server::NewRequestId();
     admission_.request_id = request_id_;
@@ -281,8 +284,18 @@ class ProxyCall {
   void FinishCaller(const grpc::Status& status) {
     if (finished_) return;
     finished_ = true;
+    Count(status.error_code());
     ++pending_;
     stream_.Finish(status, &finish_tag_);
+  }
+
+  // The server's metrics interceptor is off for the proxied methods (see main.cpp):
+  // the same metrics, counted here.
+  void Count(grpc::StatusCode code) {
+    if (registry_ == nullptr || route_ == nullptr) return;
+    grpc_server::RecordCall(
+        *registry_, route_->policy.method, code,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   }
 
   // --- the upstream side ---
@@ -348,6 +361,7 @@ class ProxyCall {
       return;
     }
     finished_ = true;
+    Count(status.error_code());
     ++pending_;
     stream_.WriteAndFinish(in_resp_, grpc::WriteOptions(), status, &finish_tag_);
   }
@@ -428,6 +442,8 @@ class ProxyCall {
   grpc::AsyncGenericService& service_;
   grpc::ServerCompletionQueue* cq_;
   BlockingPool& pool_;
+  metrics::Registry* registry_;
+  std::chrono::steady_clock::time_point started_;
   // Held while one of the call's events is handled: the queue's threads may take two
   // events of one call at once (say, the upstream answer and the caller's cancellation).
   // Nothing else waits on it, so it is taken without contention but for such races.
@@ -485,8 +501,10 @@ Credentials CredentialsOf(const grpc::ServerContextBase& ctx) {
   return {Meta(ctx, "authorization"), Meta(ctx, "x-api-key")};
 }
 
-ProxyService::ProxyService(Gate& gate, int queues, int threads, int blocking_threads)
+ProxyService::ProxyService(Gate& gate, metrics::Registry* registry, int queues, int threads,
+                           int blocking_threads)
     : gate_(gate),
+      registry_(registry),
       queues_count_(std::max(1, queues)),
       threads_(std::max(queues_count_, threads)),
       pool_(std::make_unique<BlockingPool>(std::max(1, blocking_threads))) {}
@@ -506,7 +524,8 @@ void ProxyService::Start() {
 
 void ProxyService::Poll(size_t index) {
   grpc::ServerCompletionQueue* cq = queues_[index].get();
-  for (int i = 0; i < kListening; ++i) (new ProxyCall(gate_, service_, cq, *pool_))->Listen();
+  for (int i = 0; i < kListening; ++i)
+    (new ProxyCall(gate_, service_, cq, *pool_, registry_))->Listen();
   void* tag = nullptr;
   bool ok = false;
   while (cq->Next(&tag, &ok)) ProxyCall::Handle(tag, ok);

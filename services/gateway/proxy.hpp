@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/metrics/metrics.hpp"
 #include "services/gateway/gate.hpp"
 
 namespace labelloop::gateway {
@@ -25,8 +26,10 @@ class BlockingPool;
 class ProxyService {
  public:
   // `threads` polling threads sharing `queues` completion queues; `blocking_threads` for
-  // the gate's lookups that wait on I/O.
-  ProxyService(Gate& gate, int queues, int threads, int blocking_threads);
+  // the gate's lookups that wait on I/O. Counts its calls in `registry` (when not null)
+  // like the server's metrics interceptor.
+  ProxyService(Gate& gate, metrics::Registry* registry, int queues, int threads,
+               int blocking_threads);
   ~ProxyService();
   ProxyService(const ProxyService&) = delete;
   ProxyService& operator=(const ProxyService&) = delete;
@@ -43,6 +46,7 @@ class ProxyService {
   void Poll(size_t index);
 
   Gate& gate_;
+  metrics::Registry* registry_;
   int queues_count_;
   int threads_;
   grpc::AsyncGenericService service_;

@@ -455,6 +455,37 @@ TEST_F(GatewayAuthE2E, GatewayStopsCleanlyWithAProxiedStreamOpen) {
   EXPECT_FALSE(w->Finish().ok());
 }
 
+// The proxy counts its calls itself (no server interceptor on proxied methods): the same
+// Prometheus series as every other gRPC call, per method and status code, with latency.
+TEST_F(GatewayAuthE2E, ProxiedCallsAreCountedInMetrics) {
+  Stack own({});
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  const auto admin = own.AdminToken();
+  auto lab = v1::LabelingService::NewStub(own.channel());
+  for (int i = 0; i < 3; ++i) {
+    auto ctx = Ctx(admin);
+    v1::ListProjectsResponse r;
+    ASSERT_TRUE(lab->ListProjects(ctx.get(), {}, &r).ok());
+  }
+  auto ctx = Ctx("not-a-token");
+  v1::ListProjectsResponse r;
+  EXPECT_EQ(lab->ListProjects(ctx.get(), {}, &r).error_code(), StatusCode::UNAUTHENTICATED);
+  httplib::Client metrics("127.0.0.1", own.gateway().metrics_port());
+  auto scraped = metrics.Get("/metrics");
+  ASSERT_TRUE(scraped);
+  const std::string method = "method=\"/labelloop.v1.LabelingService/ListProjects\"";
+  EXPECT_NE(scraped->body.find("labelloop_grpc_requests_total{code=\"OK\"," + method + "} 3"),
+            std::string::npos)
+      << scraped->body;
+  EXPECT_NE(scraped->body.find("labelloop_grpc_requests_total{code=\"UNAUTHENTICATED\"," + method +
+                               "} 1"),
+            std::string::npos)
+      << scraped->body;
+  EXPECT_NE(scraped->body.find("labelloop_grpc_request_duration_seconds_count{" + method + "} 4"),
+            std::string::npos)
+      << scraped->body;
+}
+
 TEST_F(GatewayAuthE2E, PerUserRateLimitGivesRetryAfter) {
   Stack limited({.gateway_args = {"--rate-limit-user", "3"}});
   ASSERT_TRUE(limited.error().empty()) << limited.error();
