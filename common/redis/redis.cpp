@@ -14,8 +14,8 @@ timeval ToTimeval(int ms) {
 }
 
 redisContext* Connect(const Endpoint& ep) {
-  redisContext* ctx = redisConnectWithTimeout(ep.host.c_str(), ep.port,
-                                              ToTimeval(ep.connect_timeout_ms));
+  redisContext* ctx =
+      redisConnectWithTimeout(ep.host.c_str(), ep.port, ToTimeval(ep.connect_timeout_ms));
   if (ctx == nullptr) return nullptr;
   if (ctx->err != 0) {
     redisFree(ctx);
@@ -99,6 +99,30 @@ std::optional<long long> Client::Publish(const std::string& channel, const std::
   Reply r = Command({"PUBLISH", channel, message});
   if (!r.ok) return std::nullopt;
   return r.integer;
+}
+
+bool Client::PublishAll(const std::vector<std::pair<std::string, std::string>>& messages) {
+  if (messages.empty()) return true;
+  std::lock_guard lock(mu_);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!EnsureConnected()) return false;
+    for (const auto& [channel, message] : messages) {
+      const char* argv[] = {"PUBLISH", channel.data(), message.data()};
+      const size_t lens[] = {7, channel.size(), message.size()};
+      redisAppendCommandArgv(ctx_, 3, argv, lens);
+    }
+    bool broken = false;
+    for (size_t i = 0; i < messages.size() && !broken; ++i) {
+      void* raw = nullptr;
+      broken = redisGetReply(ctx_, &raw) != REDIS_OK;
+      ReplyPtr reply(static_cast<redisReply*>(raw));
+    }
+    if (!broken) return true;
+    // The connection broke (e.g. Redis restarted): reopen and send them all once more.
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+  return false;
 }
 
 bool Client::Ping() {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 struct redisContext;
@@ -34,6 +35,10 @@ class Client {
   // PUBLISH; returns the number of subscribers that got it, or nullopt when Redis
   // cannot be reached.
   std::optional<long long> Publish(const std::string& channel, const std::string& message);
+  // PUBLISH of each (channel, message), pipelined: one write and one read for all. True
+  // when Redis answered them all; after a broken connection the whole batch is sent once
+  // more, so a listener may see a message twice (events are wake-ups, never the only copy).
+  bool PublishAll(const std::vector<std::pair<std::string, std::string>>& messages);
   bool Ping();
   // Runs a command given as separate arguments; returns the reply as integer (for
   // integer replies), string (status/bulk) or nullopt on error/nil.

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <utility>
+#include <vector>
 
 namespace labelloop::labeling {
 
@@ -39,13 +41,19 @@ void EventPublisher::Loop() {
   for (;;) {
     cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping and drained
-    auto [channel, payload] = std::move(queue_.front());
-    queue_.pop_front();
+    // Everything queued goes out in one pipelined write (a submit batch queues an event
+    // per label at once).
+    std::vector<std::pair<std::string, std::string>> batch;
+    while (!queue_.empty() && batch.size() < 512) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
     const bool stopping = stop_;
     lock.unlock();
     try {
-      if (!redis_.Publish(channel, payload)) {
-        spdlog::warn("could not publish on {} (Redis unreachable); listeners reconcile", channel);
+      if (!redis_.PublishAll(batch)) {
+        spdlog::warn("could not publish {} event(s) (Redis unreachable); listeners reconcile",
+                     batch.size());
         if (stopping) {
           lock.lock();
           queue_.clear();
@@ -54,7 +62,7 @@ void EventPublisher::Loop() {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     } catch (const std::exception& e) {
-      spdlog::warn("publish on {} failed: {}", channel, e.what());
+      spdlog::warn("publishing {} event(s) failed: {}", batch.size(), e.what());
     }
     lock.lock();
   }

@@ -74,11 +74,38 @@ TEST(RedisBus, SubscriberResubscribesAfterRedisRestarts) {
   EXPECT_GE(sub.reconnects(), 1);
 }
 
+TEST(RedisBus, PublishAllDeliversEveryMessageInOrder) {
+  testing::TempRedis server;
+  redis::Endpoint ep{.host = "127.0.0.1", .port = server.port()};
+  Inbox inbox;
+  redis::Subscriber sub(ep, {"a", "b"},
+                        [&](const std::string& c, const std::string& p) { inbox.Add(c, p); });
+  sub.Start();
+  ASSERT_TRUE(testing::WaitFor([&] { return sub.connected(); }, std::chrono::seconds(5)));
+  redis::Client pub(ep);
+  ASSERT_TRUE(testing::WaitFor([&] { return pub.Publish("a", "ready").value_or(0) == 1; },
+                               std::chrono::seconds(5)));
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (int i = 0; i < 300; ++i) batch.emplace_back(i % 2 == 0 ? "a" : "b", std::to_string(i));
+  ASSERT_TRUE(pub.PublishAll(batch));
+  ASSERT_TRUE(testing::WaitFor([&] { return inbox.Has("299"); }, std::chrono::seconds(5)));
+  std::lock_guard lock(inbox.mu);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& m : inbox.messages) {
+    if (m.second != "ready") got.push_back(m);
+  }
+  EXPECT_EQ(got, batch);
+  EXPECT_TRUE(pub.PublishAll({}));
+  // The client still answers ordinary commands after a pipelined batch.
+  EXPECT_EQ(pub.Publish("b", "after"), 1);
+}
+
 TEST(RedisBus, ClientReportsUnreachableRedisWithoutThrowing) {
-  redis::Client client({.host = "127.0.0.1", .port = testing::FreePort(),
-                        .connect_timeout_ms = 200});
+  redis::Client client(
+      {.host = "127.0.0.1", .port = testing::FreePort(), .connect_timeout_ms = 200});
   EXPECT_FALSE(client.Ping());
   EXPECT_FALSE(client.Publish("x", "y").has_value());
+  EXPECT_FALSE(client.PublishAll({{"x", "y"}, {"x", "z"}}));
 }
 
 TEST(RedisBus, SharedTestRedisAnswers) {
