@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <functional>
+#include <string>
 
 namespace labelloop::labeling {
 namespace {
@@ -24,8 +26,13 @@ class UnaryCall final : public Tag {
   using AnswerFn = std::function<void(grpc::ServerContext*, const Request*, Reply*,
                                       LabelingServiceImpl::Finish)>;
 
-  UnaryCall(const RequestFn& request, const AnswerFn& answer)
-      : request_(request), answer_(answer), writer_(&context_) {
+  UnaryCall(const RequestFn& request, const AnswerFn& answer, const std::string& method,
+            metrics::Registry* registry)
+      : request_(request),
+        answer_(answer),
+        method_(method),
+        registry_(registry),
+        writer_(&context_) {
     request_(&context_, &req_, &writer_, this);
   }
 
@@ -35,9 +42,16 @@ class UnaryCall final : public Tag {
       delete this;
       return;
     }
-    new UnaryCall(request_, answer_);
+    new UnaryCall(request_, answer_, method_, registry_);
     answered_ = true;
-    answer_(&context_, &req_, &reply_, [this](grpc::Status status) {
+    const auto start = std::chrono::steady_clock::now();
+    answer_(&context_, &req_, &reply_, [this, start](grpc::Status status) {
+      // Counted here, not by the server's metrics interceptor (see AsyncCalls).
+      if (registry_ != nullptr) {
+        grpc_server::RecordCall(
+            *registry_, method_, status.error_code(),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
       if (status.ok()) {
         writer_.Finish(reply_, status, this);
       } else {
@@ -49,6 +63,8 @@ class UnaryCall final : public Tag {
  private:
   const RequestFn& request_;
   const AnswerFn& answer_;
+  const std::string& method_;
+  metrics::Registry* registry_;
   grpc::ServerContext context_;
   Request req_;
   Reply reply_;
@@ -61,8 +77,15 @@ using SubmitCall = UnaryCall<v1::SubmitLabelRequest, v1::SubmitLabelResponse>;
 
 }  // namespace
 
-AsyncCalls::AsyncCalls(LabelingServiceImpl& service, int threads)
-    : service_(service), threads_(std::max(1, threads)) {}
+const std::string AsyncCalls::kClaimNext = "/labelloop.v1.LabelingService/ClaimNext";
+const std::string AsyncCalls::kSubmitLabel = "/labelloop.v1.LabelingService/SubmitLabel";
+
+bool AsyncCalls::RecordsOwnMetrics(const std::string& method) {
+  return method == kClaimNext || method == kSubmitLabel;
+}
+
+AsyncCalls::AsyncCalls(LabelingServiceImpl& service, int threads, metrics::Registry* registry)
+    : service_(service), threads_(std::max(1, threads)), registry_(registry) {}
 
 AsyncCalls::~AsyncCalls() { Stop(); }
 
@@ -86,8 +109,8 @@ void AsyncCalls::Start() {
   };
   // One waiting call per thread and method, so calls arriving together are taken at once.
   for (int i = 0; i < threads_; ++i) {
-    new ClaimCall(request_claim_, answer_claim_);
-    new SubmitCall(request_submit_, answer_submit_);
+    new ClaimCall(request_claim_, answer_claim_, kClaimNext, registry_);
+    new SubmitCall(request_submit_, answer_submit_, kSubmitLabel, registry_);
   }
   for (int i = 0; i < threads_; ++i) {
     pollers_.emplace_back([this] {

@@ -70,7 +70,9 @@ int main(int argc, char** argv) {
   labeling::ingest::IngestServiceImpl ingest(runtime);
   // More pollers than batches can run at once, so a thread is always free to take calls.
   labeling::AsyncCalls async_calls(
-      service, static_cast<int>(s.GetInt("claim-batches") + s.GetInt("submit-batches")) + 2);
+      service, static_cast<int>(s.GetInt("claim-batches") + s.GetInt("submit-batches")) + 2,
+      &runtime.metrics());
+  runtime.SetRecordsOwnMetrics(&labeling::AsyncCalls::RecordsOwnMetrics);
   int code = runtime.Serve({&service, &ingest}, nullptr, {&async_calls});
   events.Stop();
   return code;

@@ -1,8 +1,8 @@
 // Starts all five service binaries against the test PostgreSQL and Redis and checks
 // what an operator sees: health over the standard protocol, GetInfo, --help, bad
 // configuration, and a clean exit 0 on SIGTERM.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
 
@@ -84,8 +84,8 @@ class FoundationE2E : public ::testing::Test {
     Running r{b, testing::FreePort(), testing::FreePort(),
               ::testing::TempDir() + "/" + b.name + "_" + std::to_string(getpid()) + ".log",
               nullptr};
-    std::vector<std::string> args = {"--grpc-port", std::to_string(r.grpc_port),
-                                     "--metrics-port", std::to_string(r.metrics_port)};
+    std::vector<std::string> args = {"--grpc-port", std::to_string(r.grpc_port), "--metrics-port",
+                                     std::to_string(r.metrics_port)};
     if (b.service == "gateway") {
       args.insert(args.end(), {"--http-port", std::to_string(testing::FreePort())});
     }
@@ -117,8 +117,15 @@ TEST_F(FoundationE2E, AllFiveServeHealthAndExitZeroOnSigterm) {
   EXPECT_EQ(info.service(), "labeling");
   EXPECT_GE(info.schema_version(), 1);
   EXPECT_FALSE(info.version().empty());
+  // ClaimNext is served on the completion-queue API and counts itself (no interceptor).
+  {
+    grpc::ClientContext claim_ctx;
+    v1::ClaimNextResponse claimed;
+    EXPECT_EQ(stub->ClaimNext(&claim_ctx, v1::ClaimNextRequest(), &claimed).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
 
-  // Prometheus metrics count the call above, per method and code, with its latency.
+  // Prometheus metrics count the calls above, per method and code, with their latency.
   httplib::Client metrics("127.0.0.1", running[1].metrics_port);
   auto scraped = metrics.Get("/metrics");
   ASSERT_TRUE(scraped);
@@ -129,13 +136,17 @@ TEST_F(FoundationE2E, AllFiveServeHealthAndExitZeroOnSigterm) {
   EXPECT_NE(scraped->body.find("labelloop_grpc_request_duration_seconds_count{method=\"/"
                                "labelloop.v1.LabelingService/GetInfo\"} 1"),
             std::string::npos);
+  EXPECT_NE(scraped->body.find("labelloop_grpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"/"
+                               "labelloop.v1.LabelingService/ClaimNext\"} 1"),
+            std::string::npos)
+      << scraped->body;
   EXPECT_NE(scraped->body.find("labelloop_pg_pool_size 8"), std::string::npos);
   EXPECT_NE(scraped->body.find("labelloop_redis_up 1"), std::string::npos);
 
   // dl_manager listens on its channel and logs what it receives.
   redis::Client pub({.host = redis_.first, .port = redis_.second});
-  const std::string marker = "{\"type\":\"download.requested\",\"probe\":" +
-                             std::to_string(getpid()) + "}";
+  const std::string marker =
+      "{\"type\":\"download.requested\",\"probe\":" + std::to_string(getpid()) + "}";
   EXPECT_TRUE(testing::WaitFor(
       [&] {
         pub.Publish("labelloop.downloads.requested", marker);
@@ -172,8 +183,8 @@ TEST(FoundationCli, HelpListsSettingsAndBadConfigNamesTheSetting) {
     const std::string out = ::testing::TempDir() + "/help_" + b.service + ".txt";
     EXPECT_EQ(testing::Shell(bin + " --help > " + out + " 2>&1"), 0) << b.name;
     std::string help = ReadFile(out);
-    for (const char* needle : {"--grpc-port", "LABELLOOP_PG_URL", "--redis-port", "--log-format",
-                               "[default: "}) {
+    for (const char* needle :
+         {"--grpc-port", "LABELLOOP_PG_URL", "--redis-port", "--log-format", "[default: "}) {
       EXPECT_NE(help.find(needle), std::string::npos) << b.name << " help lacks " << needle;
     }
     EXPECT_EQ(testing::Shell("LABELLOOP_ENV_FILE= LABELLOOP_REDIS_PORT=notaport " + bin + " > " +
