@@ -69,6 +69,14 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease
                           Epoch("expires_at") +
                           ", already_held, ranked, frontier "
                           "FROM labeling.claim_items($1, $2, $3, $4, $5::bigint[], $6)");
+  // The project's first unsettled item from its start (the frontier claim_items finds
+  // when it walks from 0), for the background rescan.
+  pool_.Prepare("ll_first_unsettled",
+                "SELECT (SELECT i.id + 0 FROM labeling.items i WHERE i.project_id = p.id AND "
+                "i.status = 'unlabeled' AND (p.judgements_per_item > 1 OR NOT EXISTS (SELECT 1 "
+                "FROM labeling.leases l WHERE l.item_id = i.id AND l.expires_at > "
+                "clock_timestamp())) ORDER BY i.id + 0 LIMIT 1) FROM labeling.projects p "
+                "WHERE p.id = $1");
   claim_pool_.Prepare("ll_claim_batch",
                       "SELECT slot, item_id, token::text, " + Epoch("claimed_at") + ", " +
                           Epoch("expires_at") +
@@ -159,6 +167,57 @@ AssignmentStore::AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease
                 "$2::uuid RETURNING annotator, claimed_at, expires_at) "
                 "SELECT annotator, " +
                     Epoch("claimed_at") + ", " + Epoch("expires_at") + " FROM u");
+  if (rescan_.count() > 0) rescan_thread_ = std::thread([this] { RescanLoop(); });
+}
+
+AssignmentStore::~AssignmentStore() {
+  {
+    std::lock_guard lock(rescan_mu_);
+    stopping_ = true;
+  }
+  rescan_cv_.notify_all();
+  if (rescan_thread_.joinable()) rescan_thread_.join();
+}
+
+void AssignmentStore::RescanLoop() {
+  // Checks a few times per interval, so a project is rescanned at most ~rescan_/4 late.
+  const auto tick = std::max(std::chrono::milliseconds(20), rescan_ / 4);
+  std::unique_lock lock(rescan_mu_);
+  while (!rescan_cv_.wait_for(lock, tick, [this] { return stopping_; })) {
+    lock.unlock();
+    std::vector<int64_t> due;
+    {
+      const auto now = std::chrono::steady_clock::now();
+      std::lock_guard frontier_lock(frontier_mu_);
+      for (auto& [project_id, f] : frontiers_) {
+        if (now < f.rescan_at) continue;
+        f.rescan_at = now + rescan_;
+        due.push_back(project_id);
+      }
+    }
+    for (const int64_t project_id : due) {
+      auto first = Guarded<int64_t>(pool_, "claim rescan", [&](pqxx::connection& c) {
+        pqxx::work tx(c);
+        tx.exec("SET LOCAL enable_seqscan = off");  // as in claim_items: keyed lookups only
+        auto r = tx.exec_prepared("ll_first_unsettled", project_id);
+        tx.commit();
+        return Outcome<int64_t>(r.empty() || r[0][0].is_null() ? int64_t{-1}
+                                                               : r[0][0].as<int64_t>());
+      });
+      if (!first.ok()) {
+        spdlog::warn("claim rescan of project {}: {}", project_id, first.error().message);
+      } else if (first.value() >= 0) {
+        std::lock_guard frontier_lock(frontier_mu_);
+        auto it = frontiers_.find(project_id);
+        // Only ever lowered here (and what claims running now learn is then dropped).
+        if (it != frontiers_.end() && first.value() < it->second.next_id) {
+          it->second.next_id = first.value();
+          ++it->second.generation;
+        }
+      }
+    }
+    lock.lock();
+  }
 }
 
 void AssignmentStore::Claim(int64_t project_id, const std::string& annotator, int n,
@@ -287,9 +346,11 @@ AssignmentStore::FrontierStart AssignmentStore::FrontierFor(int64_t project_id) 
   std::lock_guard lock(frontier_mu_);
   // A bound on memory; a forgotten project only walks from its start once.
   if (frontiers_.size() > 100000) frontiers_.clear();
-  auto& f = frontiers_[project_id];
-  if (now >= f.rescan_at) {
-    f.rescan_at = now + rescan_;
+  auto [it, added] = frontiers_.try_emplace(project_id);
+  auto& f = it->second;
+  if (added) f.rescan_at = now + rescan_;
+  if (now >= f.expiry_at || rescan_.count() == 0) {
+    f.expiry_at = std::chrono::steady_clock::time_point::max();
     f.next_id = 0;
     ++f.generation;
   }
@@ -310,7 +371,7 @@ void AssignmentStore::LearnFrontier(int64_t project_id, uint64_t generation, int
     const auto expiry =
         std::chrono::steady_clock::now() +
         std::chrono::microseconds(std::max<int64_t>(0, earliest_expiry_us - wall_now));
-    f.rescan_at = std::min(f.rescan_at, expiry);
+    f.expiry_at = std::min(f.expiry_at, expiry);
   }
 }
 

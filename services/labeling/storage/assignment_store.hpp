@@ -7,10 +7,12 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -64,15 +66,20 @@ class AssignmentStore {
   // Registers the prepared statements on the pools (call before serving). claim_pool
   // serves ClaimNext only (it may be `pool`). The oldest-first walk of a project starts
   // at the frontier claim_items returned (see migration 0004), below a lease released
-  // here, and from the project's start when a lease it stepped over expires and at least
-  // every `rescan` (items committed late below the frontier, leases released by another
-  // replica, wait at most that long).
+  // here, and from the project's start when a lease it stepped over expires. Every
+  // `rescan` a background thread looks for the project's first unsettled item from its
+  // start and lowers the frontier to it (items committed late below the frontier,
+  // leases released by another replica, wait at most that long), so that walk is not
+  // paid inside a claim; with `rescan` 0 every claim walks from the start.
   //
   // Concurrent claims (and submits) are combined (BatchOptions): each batch is one call
   // of claim_batch (submit_batch) of migration 0006; a call that arrives alone runs
   // claim_items (submit_label) itself.
   AssignmentStore(pg::Pool& pool, pg::Pool& claim_pool, int lease_seconds,
                   std::chrono::milliseconds rescan, BatchOptions batches = {});
+  ~AssignmentStore();
+  AssignmentStore(const AssignmentStore&) = delete;
+  AssignmentStore& operator=(const AssignmentStore&) = delete;
 
   // Claims and submits answer through `done`, exactly once, on the thread that ran their
   // batch (possibly the caller's, before returning); `done` must not throw.
@@ -122,9 +129,15 @@ class AssignmentStore {
   Outcome<bool> EndLease(int64_t item_id, const std::string& token, const char* outcome,
                          const std::string* skip_reason);
 
+  // Lowers each project's frontier to its first unsettled item every `rescan_`.
+  void RescanLoop();
+
   struct Frontier {
     int64_t next_id = 0;
     uint64_t generation = 0;
+    // A lease the walk stepped over expires then: the next claim walks from the start.
+    std::chrono::steady_clock::time_point expiry_at = std::chrono::steady_clock::time_point::max();
+    // The background rescan is due then.
     std::chrono::steady_clock::time_point rescan_at;
   };
 
@@ -136,6 +149,10 @@ class AssignmentStore {
   std::unordered_map<int64_t, Frontier> frontiers_;
   ClaimCombiner claims_;
   SubmitCombiner submits_;
+  std::mutex rescan_mu_;
+  std::condition_variable rescan_cv_;
+  bool stopping_ = false;
+  std::thread rescan_thread_;
 };
 
 }  // namespace labelloop::labeling::storage
