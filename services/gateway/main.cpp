@@ -4,7 +4,6 @@
 //   labelloop-gateway bootstrap-admin [flags]  create the first admin from the settings
 //                                              bootstrap-admin-user/-password, then exit
 #include <absl/synchronization/mutex.h>
-#include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
@@ -27,30 +26,6 @@ namespace labelloop::gateway {
 std::vector<migrate::Migration> Migrations();
 
 namespace {
-
-// Runtime::Serve registers grpc::Service objects only; the proxy is an async generic
-// service with its own completion queues, which the server builder takes through this
-// plugin (the mechanism gRPC's own reflection plugin uses): registered before the server
-// is built, started once it runs.
-ProxyService* g_proxy = nullptr;
-
-class ProxyPlugin final : public grpc::ServerBuilderPlugin {
- public:
-  std::string name() override { return "labelloop_gateway_proxy"; }
-  void UpdateServerBuilder(grpc::ServerBuilder* builder) override {
-    if (g_proxy != nullptr) g_proxy->Register(builder);
-  }
-  void UpdateChannelArguments(grpc::ChannelArguments*) override {}
-  void InitServer(grpc::ServerInitializer*) override {}
-  void Finish(grpc::ServerInitializer*) override {
-    if (g_proxy != nullptr) g_proxy->Start();
-  }
-  void ChangeArguments(const std::string&, void*) override {}
-};
-
-std::unique_ptr<grpc::ServerBuilderPlugin> CreateProxyPlugin() {
-  return std::make_unique<ProxyPlugin>();
-}
 
 std::vector<std::string> SplitList(const std::string& s) {
   std::vector<std::string> out;
@@ -229,11 +204,9 @@ int main(int argc, char** argv) {
   ProxyService proxy(gate, &runtime.metrics(), static_cast<int>(settings.GetInt("proxy-queues")),
                      static_cast<int>(settings.GetInt("proxy-threads")),
                      static_cast<int>(settings.GetInt("proxy-blocking-threads")));
-  g_proxy = &proxy;
   // The proxy counts its calls itself: a server interceptor costs it ~20-40 us per call.
   runtime.SetRecordsOwnMetrics(
       [&gate](const std::string& method) { return gate.Find(method) != nullptr; });
-  grpc::ServerBuilder::InternalAddPluginFactory(&CreateProxyPlugin);
 
   HttpOptions http_options{.host = settings.GetString("http-host"),
                            .port = static_cast<int>(settings.GetInt("http-port")),
@@ -251,13 +224,15 @@ int main(int argc, char** argv) {
   }
   spdlog::info("HTTP/JSON on http://{}:{}", http_options.host, http.port());
 
-  int code = runtime.Serve({&service}, [&] {
-    hub.Close();
-    http.Stop();
-  });
+  // The proxy's queues are added before the server is built, polled once it runs, and
+  // drained between its shutdown and its destruction (grpc_server::AsyncMethods).
+  int code = runtime.Serve({&service},
+                           [&] {
+                             hub.Close();
+                             http.Stop();
+                           },
+                           {&proxy});
   http.Stop();
   hub.Close();
-  proxy.Stop();  // the server is down: drain the proxy's queues
-  g_proxy = nullptr;
   return code;
 }

@@ -3,6 +3,7 @@
 #include <grpcpp/alarm.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -107,11 +108,19 @@ struct Tag {
 // pool and an alarm brings the call back to its queue — so a slow lookup never holds up
 // the queue's other calls. The same holds for answers whose hook writes or reads the
 // database (CreateProject, ListProjects).
+// Calls alive (listening, running, or finishing their upstream side), for Stop.
+std::atomic<int> g_live_calls{0};
+
 class ProxyCall {
  public:
   ProxyCall(Gate& gate, grpc::AsyncGenericService& service, grpc::ServerCompletionQueue* cq,
             BlockingPool& pool, metrics::Registry* registry)
-      : gate_(gate), service_(service), cq_(cq), pool_(pool), registry_(registry), stream_(&ctx_) {}
+      : gate_(gate), service_(service), cq_(cq), pool_(pool), registry_(registry), stream_(&ctx_) {
+    ++g_live_calls;
+  }
+  ~ProxyCall() { --g_live_calls; }
+  ProxyCall(const ProxyCall&) = delete;
+  ProxyCall& operator=(const ProxyCall&) = delete;
 
   // Waits for the next caller on this queue.
   void Listen() {
@@ -511,9 +520,9 @@ ProxyService::ProxyService(Gate& gate, metrics::Registry* registry, int queues, 
 
 ProxyService::~ProxyService() { Stop(); }
 
-void ProxyService::Register(grpc::ServerBuilder* builder) {
-  builder->RegisterAsyncGenericService(&service_);
-  for (int i = 0; i < queues_count_; ++i) queues_.push_back(builder->AddCompletionQueue());
+void ProxyService::AddQueues(grpc::ServerBuilder& builder) {
+  builder.RegisterAsyncGenericService(&service_);
+  for (int i = 0; i < queues_count_; ++i) queues_.push_back(builder.AddCompletionQueue());
 }
 
 void ProxyService::Start() {
@@ -534,8 +543,19 @@ void ProxyService::Poll(size_t index) {
 void ProxyService::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  // The server has shut down: its calls are over (so the blocking pool is idle) and the
-  // listening ones came back failed.
+  // The server has shut down: the callers' sides are over and the listening calls came
+  // back failed, but a call whose caller was cancelled may still be ending its upstream
+  // side (the cancelled read comes back, then its Finish is started): starting that on a
+  // queue already shut down aborts the process. Wait for them while the threads poll.
+  if (!pollers_.empty()) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (g_live_calls.load() > 0 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (g_live_calls.load() > 0) {
+      spdlog::warn("proxy stop: {} call(s) still ending their upstream side", g_live_calls.load());
+    }
+  }
   pool_.reset();
   for (auto& q : queues_) q->Shutdown();
   for (auto& t : pollers_) t.join();

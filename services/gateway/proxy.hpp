@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/grpc_server/server.hpp"
 #include "common/metrics/metrics.hpp"
 #include "services/gateway/gate.hpp"
 
@@ -23,24 +24,25 @@ namespace labelloop::gateway {
 
 class BlockingPool;
 
-class ProxyService {
+class ProxyService final : public grpc_server::AsyncMethods {
  public:
   // `threads` polling threads sharing `queues` completion queues; `blocking_threads` for
   // the gate's lookups that wait on I/O. Counts its calls in `registry` (when not null)
   // like the server's metrics interceptor.
   ProxyService(Gate& gate, metrics::Registry* registry, int queues, int threads,
                int blocking_threads);
-  ~ProxyService();
+  ~ProxyService() override;
   ProxyService(const ProxyService&) = delete;
   ProxyService& operator=(const ProxyService&) = delete;
 
   // Before the server is built: registers the generic service and the queues.
-  void Register(grpc::ServerBuilder* builder);
+  void AddQueues(grpc::ServerBuilder& builder) override;
   // Once the server has started: takes calls.
-  void Start();
-  // After the server has shut down (every call finished): drains the queues and joins
-  // the threads. Idempotent; the destructor calls it.
-  void Stop();
+  void Start() override;
+  // After the server has shut down (every caller's side over) and before it is
+  // destroyed: waits for the calls still ending their upstream side, drains the queues
+  // and joins the threads. Idempotent; the destructor calls it.
+  void Stop() override;
 
  private:
   void Poll(size_t index);
