@@ -1,6 +1,7 @@
 // labelloop-labeling: The labeling service: projects, datasets, items, leases and labels.
 #include "common/bootstrap/runtime.hpp"
 #include "services/labeling/async_calls.hpp"
+#include "services/labeling/domain/claims.hpp"
 #include "services/labeling/event_publisher.hpp"
 #include "services/labeling/ingest/ingest_service.hpp"
 #include "services/labeling/ranking_client.hpp"
@@ -65,6 +66,14 @@ int main(int argc, char** argv) {
   labeling::RankingClient ranking(s.GetString("ranking-addr"),
                                   std::chrono::milliseconds(s.GetInt("ranking-deadline-ms")),
                                   std::chrono::milliseconds(s.GetInt("ranking-retry-ms")));
+  // Ranked candidates for claim batches: asked before each batch's transaction, so the
+  // transaction stays short; oldest-first when ranking has no order or fails.
+  assignments.SetRanker([&ranking](int64_t project_id, int need) -> std::vector<int64_t> {
+    if (auto order = ranking.NextCandidates(project_id, labeling::RankingRequestSize(need))) {
+      return labeling::RankedCandidates(*order, {}, 500);
+    }
+    return {};
+  });
   labeling::EventPublisher events(runtime.redis());
   labeling::LabelingServiceImpl service(runtime, {projects, assignments, queries, ranking, events});
   labeling::ingest::IngestServiceImpl ingest(runtime);

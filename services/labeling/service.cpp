@@ -142,24 +142,19 @@ void LabelingServiceImpl::AnswerClaimNext(grpc::ServerContext* context,
     if (auto e = CheckAnnotator(req->annotator()); !e.empty()) return Invalid(e);
     auto size = CheckClaimSize(req->n());
     if (!size.error.empty()) return Invalid(size.error);
-    // Ask ranking before the transaction, so the transaction stays short.
-    std::vector<int64_t> ranked;
-    if (auto order = deps_.ranking.NextCandidates(req->project_id(), RankingRequestSize(size.n))) {
-      ranked = RankedCandidates(*order, {}, 500);
-    }
-    const bool by_ranking = !ranked.empty();
+    // The claim batch asks the ranking service (once per project and batch).
     queued = true;
     // Nothing of the call may be touched after this: `finish` may already have run.
     deps_.assignments.Claim(
-        req->project_id(), req->annotator(), size.n, ranked,
-        [this, req, reply, by_ranking, finish = std::move(finish),
+        req->project_id(), req->annotator(), size.n, {},
+        [this, req, reply, finish = std::move(finish),
          request_id = scope.request_id()](storage::AssignmentStore::ClaimResult leases) {
           log::ScopedRequestId id(request_id);
           finish(Handle("ClaimNext", [&]() -> grpc::Status {
             if (!leases.ok()) return ToStatus(leases.error());
-            reply->set_order(by_ranking ? "ranking" : "oldest_first");
+            reply->set_order(leases.value().by_ranking ? "ranking" : "oldest_first");
             std::vector<int64_t> ids;
-            for (const auto& l : leases.value()) {
+            for (const auto& l : leases.value().leases) {
               auto* item = reply->add_items();
               ToProto(l, item->mutable_lease());
               item->set_already_held(l.already_held);

@@ -226,7 +226,44 @@ void AssignmentStore::Claim(int64_t project_id, const std::string& annotator, in
   claims_.Submit(ClaimCall{project_id, annotator, n, ranked}, std::move(done));
 }
 
+void AssignmentStore::Answer(ClaimCombiner::Call* call, LeasesResult leases) {
+  if (!leases.ok()) {
+    call->result.emplace(leases.error());
+    return;
+  }
+  call->result.emplace(ClaimedLeases{std::move(leases.value()), !call->request.ranked.empty()});
+}
+
 void AssignmentStore::RunClaims(const std::vector<ClaimCombiner::Call*>& batch) {
+  // The ranking service is asked once per project in the batch (not once per claim, and
+  // not on the threads taking calls): for what all its claims want together.
+  if (ranker_) {
+    std::vector<std::pair<int64_t, int>> need;  // project → items wanted
+    for (auto* call : batch) {
+      if (!call->request.ranked.empty()) continue;
+      auto it = std::find_if(need.begin(), need.end(),
+                             [&](const auto& p) { return p.first == call->request.project_id; });
+      if (it == need.end()) {
+        need.emplace_back(call->request.project_id, call->request.n);
+      } else {
+        it->second += call->request.n;
+      }
+    }
+    for (const auto& [project_id, n] : need) {
+      std::vector<int64_t> ranked;
+      try {
+        ranked = ranker_(project_id, n);
+      } catch (const std::exception& e) {
+        spdlog::warn("ranking for project {}: {}; oldest-first", project_id, e.what());
+      }
+      if (ranked.empty()) continue;
+      for (auto* call : batch) {
+        if (call->request.project_id == project_id && call->request.ranked.empty()) {
+          call->request.ranked = ranked;
+        }
+      }
+    }
+  }
   // Groups of one project and one ranked list with distinct annotators. A second call of
   // an annotator runs after its group, so it gets what the first got (already held), as
   // it would one after the other.
@@ -249,12 +286,12 @@ void AssignmentStore::RunClaims(const std::vector<ClaimCombiner::Call*>& batch) 
   }
   for (const auto& group : groups) {
     if (group.size() == 1) {
-      group[0]->result.emplace(ClaimOne(group[0]->request));
+      Answer(group[0], ClaimOne(group[0]->request));
     } else {
       ClaimTogether(group);
     }
   }
-  for (auto* call : later) call->result.emplace(ClaimOne(call->request));
+  for (auto* call : later) Answer(call, ClaimOne(call->request));
 }
 
 void AssignmentStore::ClaimTogether(const std::vector<ClaimCombiner::Call*>& group) {
@@ -296,20 +333,20 @@ void AssignmentStore::ClaimTogether(const std::vector<ClaimCombiner::Call*>& gro
     return Outcome<bool>(true);
   });
   if (out.ok() && one_by_one) {
-    for (auto* call : group) call->result.emplace(ClaimOne(call->request));
+    for (auto* call : group) Answer(call, ClaimOne(call->request));
     return;
   }
   if (out.ok()) LearnFrontier(first.project_id, start.generation, frontier, earliest_expiry_us);
   for (size_t i = 0; i < group.size(); ++i) {
     if (out.ok()) {
-      group[i]->result.emplace(std::move(leases[i]));
+      Answer(group[i], std::move(leases[i]));
     } else {
-      group[i]->result.emplace(out.error());
+      Answer(group[i], out.error());
     }
   }
 }
 
-AssignmentStore::ClaimResult AssignmentStore::ClaimOne(const ClaimCall& call) {
+AssignmentStore::LeasesResult AssignmentStore::ClaimOne(const ClaimCall& call) {
   const int64_t project_id = call.project_id;
   const std::string& annotator = call.annotator;
   const int n = call.n;

@@ -83,9 +83,20 @@ class AssignmentStore {
 
   // Claims and submits answer through `done`, exactly once, on the thread that ran their
   // batch (possibly the caller's, before returning); `done` must not throw.
-  using ClaimResult = Outcome<std::vector<LeaseRecord>>;
+  struct ClaimedLeases {
+    std::vector<LeaseRecord> leases;
+    bool by_ranking = false;  // the ranking service's order was used
+  };
+  using ClaimResult = Outcome<ClaimedLeases>;
+  // `ranked`: candidate ids to try first; when empty and a ranker is set, the batch asks
+  // it once per project for all the batch's claims of that project.
   void Claim(int64_t project_id, const std::string& annotator, int n,
              const std::vector<int64_t>& ranked, std::function<void(ClaimResult)> done);
+  // Where the ranked candidates come from (the ranking service): called on the thread
+  // running a claim batch, once per project in it, with the number of items the batch's
+  // claims of that project want; empty: oldest-first. Set before serving.
+  using Ranker = std::function<std::vector<int64_t>(int64_t project_id, int need)>;
+  void SetRanker(Ranker ranker) { ranker_ = std::move(ranker); }
   Outcome<LeaseRecord> Renew(int64_t item_id, const std::string& token);
   Outcome<bool> Release(int64_t item_id, const std::string& token);
   Outcome<bool> Skip(int64_t item_id, const std::string& token, const std::string& reason);
@@ -109,7 +120,9 @@ class AssignmentStore {
   void RunSubmits(const std::vector<SubmitCombiner::Call*>& batch);
   // One call of claim_batch for distinct annotators of one project with one ranked list.
   void ClaimTogether(const std::vector<ClaimCombiner::Call*>& group);
-  ClaimResult ClaimOne(const ClaimCall& call);
+  using LeasesResult = Outcome<std::vector<LeaseRecord>>;
+  LeasesResult ClaimOne(const ClaimCall& call);
+  static void Answer(ClaimCombiner::Call* call, LeasesResult leases);
   Outcome<SubmitResult> SubmitOne(const SubmitInput& input);
   // One call of submit_batch for distinct items; the calls it did not write run alone.
   void SubmitTogether(const std::vector<SubmitCombiner::Call*>& group);
@@ -147,6 +160,7 @@ class AssignmentStore {
   std::chrono::milliseconds rescan_;
   std::mutex frontier_mu_;
   std::unordered_map<int64_t, Frontier> frontiers_;
+  Ranker ranker_;
   ClaimCombiner claims_;
   SubmitCombiner submits_;
   std::mutex rescan_mu_;
