@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     return {};
   });
   labeling::EventPublisher events(runtime.redis());
-  labeling::LabelingServiceImpl service(runtime, {projects, assignments, queries, ranking, events});
+  labeling::LabelingServiceImpl service(runtime, {projects, assignments, queries, events});
   labeling::ingest::IngestServiceImpl ingest(runtime);
   // More pollers than batches can run at once, so a thread is always free to take calls.
   labeling::AsyncCalls async_calls(

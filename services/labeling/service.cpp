@@ -146,7 +146,7 @@ void LabelingServiceImpl::AnswerClaimNext(grpc::ServerContext* context,
     queued = true;
     // Nothing of the call may be touched after this: `finish` may already have run.
     deps_.assignments.Claim(
-        req->project_id(), req->annotator(), size.n, {},
+        req->project_id(), req->annotator(), size.n,
         [this, req, reply, finish = std::move(finish),
          request_id = scope.request_id()](storage::AssignmentStore::ClaimResult leases) {
           log::ScopedRequestId id(request_id);

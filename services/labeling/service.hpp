@@ -7,7 +7,6 @@
 #include "common/bootstrap/runtime.hpp"
 #include "labelloop/v1/labeling.grpc.pb.h"
 #include "services/labeling/event_publisher.hpp"
-#include "services/labeling/ranking_client.hpp"
 #include "services/labeling/storage/assignment_store.hpp"
 #include "services/labeling/storage/project_store.hpp"
 #include "services/labeling/storage/query_store.hpp"
@@ -18,7 +17,6 @@ struct ServiceDeps {
   storage::ProjectStore& projects;
   storage::AssignmentStore& assignments;
   storage::QueryStore& queries;
-  RankingClient& ranking;
   EventPublisher& events;
 };
 

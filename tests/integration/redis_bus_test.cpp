@@ -25,15 +25,24 @@ struct Inbox {
   }
 };
 
-TEST(RedisBus, SubscriberGetsMessagesOnEveryChannel) {
+// A private Redis and a subscriber to channels "a" and "b" that fills `inbox`.
+struct SubscribedRedis {
   testing::TempRedis server;
   redis::Endpoint ep{.host = "127.0.0.1", .port = server.port()};
   Inbox inbox;
-  redis::Subscriber sub(ep, {"a", "b"},
-                        [&](const std::string& c, const std::string& p) { inbox.Add(c, p); });
-  sub.Start();
-  ASSERT_TRUE(testing::WaitFor([&] { return sub.connected(); }, std::chrono::seconds(5)));
-  redis::Client pub(ep);
+  redis::Subscriber sub{
+      ep, {"a", "b"}, [this](const std::string& c, const std::string& p) { inbox.Add(c, p); }};
+  SubscribedRedis() { sub.Start(); }
+  bool Connected() {
+    return testing::WaitFor([&] { return sub.connected(); }, std::chrono::seconds(5));
+  }
+};
+
+TEST(RedisBus, SubscriberGetsMessagesOnEveryChannel) {
+  SubscribedRedis r;
+  ASSERT_TRUE(r.Connected());
+  auto& inbox = r.inbox;
+  redis::Client pub(r.ep);
   // Publishing until a subscriber counts avoids racing the SUBSCRIBE confirmation.
   ASSERT_TRUE(testing::WaitFor([&] { return pub.Publish("a", "one").value_or(0) == 1; },
                                std::chrono::seconds(5)));
@@ -75,14 +84,10 @@ TEST(RedisBus, SubscriberResubscribesAfterRedisRestarts) {
 }
 
 TEST(RedisBus, PublishAllDeliversEveryMessageInOrder) {
-  testing::TempRedis server;
-  redis::Endpoint ep{.host = "127.0.0.1", .port = server.port()};
-  Inbox inbox;
-  redis::Subscriber sub(ep, {"a", "b"},
-                        [&](const std::string& c, const std::string& p) { inbox.Add(c, p); });
-  sub.Start();
-  ASSERT_TRUE(testing::WaitFor([&] { return sub.connected(); }, std::chrono::seconds(5)));
-  redis::Client pub(ep);
+  SubscribedRedis r;
+  ASSERT_TRUE(r.Connected());
+  auto& inbox = r.inbox;
+  redis::Client pub(r.ep);
   ASSERT_TRUE(testing::WaitFor([&] { return pub.Publish("a", "ready").value_or(0) == 1; },
                                std::chrono::seconds(5)));
   std::vector<std::pair<std::string, std::string>> batch;

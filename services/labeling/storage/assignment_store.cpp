@@ -221,9 +221,8 @@ void AssignmentStore::RescanLoop() {
 }
 
 void AssignmentStore::Claim(int64_t project_id, const std::string& annotator, int n,
-                            const std::vector<int64_t>& ranked,
                             std::function<void(ClaimResult)> done) {
-  claims_.Submit(ClaimCall{project_id, annotator, n, ranked}, std::move(done));
+  claims_.Submit(ClaimCall{project_id, annotator, n, {}}, std::move(done));
 }
 
 void AssignmentStore::Answer(ClaimCombiner::Call* call, LeasesResult leases) {
@@ -240,7 +239,6 @@ void AssignmentStore::RunClaims(const std::vector<ClaimCombiner::Call*>& batch) 
   if (ranker_) {
     std::vector<std::pair<int64_t, int>> need;  // project → items wanted
     for (auto* call : batch) {
-      if (!call->request.ranked.empty()) continue;
       auto it = std::find_if(need.begin(), need.end(),
                              [&](const auto& p) { return p.first == call->request.project_id; });
       if (it == need.end()) {
@@ -258,9 +256,7 @@ void AssignmentStore::RunClaims(const std::vector<ClaimCombiner::Call*>& batch) 
       }
       if (ranked.empty()) continue;
       for (auto* call : batch) {
-        if (call->request.project_id == project_id && call->request.ranked.empty()) {
-          call->request.ranked = ranked;
-        }
+        if (call->request.project_id == project_id) call->request.ranked = ranked;
       }
     }
   }

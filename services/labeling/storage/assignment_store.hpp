@@ -88,10 +88,10 @@ class AssignmentStore {
     bool by_ranking = false;  // the ranking service's order was used
   };
   using ClaimResult = Outcome<ClaimedLeases>;
-  // `ranked`: candidate ids to try first; when empty and a ranker is set, the batch asks
-  // it once per project for all the batch's claims of that project.
+  // The order: the ranker's candidates first (when one is set and has an order), then
+  // oldest-first.
   void Claim(int64_t project_id, const std::string& annotator, int n,
-             const std::vector<int64_t>& ranked, std::function<void(ClaimResult)> done);
+             std::function<void(ClaimResult)> done);
   // Where the ranked candidates come from (the ranking service): called on the thread
   // running a claim batch, once per project in it, with the number of items the batch's
   // claims of that project want; empty: oldest-first. Set before serving.
@@ -112,7 +112,7 @@ class AssignmentStore {
     int64_t project_id = 0;
     std::string annotator;
     int n = 0;
-    std::vector<int64_t> ranked;
+    std::vector<int64_t> ranked;  // filled by RunClaims from the ranker
   };
   using ClaimCombiner = Combiner<ClaimCall, ClaimResult>;
   using SubmitCombiner = Combiner<SubmitInput, Outcome<SubmitResult>>;
