@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -51,6 +52,9 @@ struct Result {
   // CPU time (user + system) each server process spent per completed request: a figure
   // that holds on a shared, overloaded machine where wall-clock rates do not.
   double labeling_cpu_us = 0, gateway_cpu_us = 0;
+  // The gateway's thread switches (voluntary and not) per completed request: hand-offs
+  // between its threads show here before they show in CPU time.
+  double gateway_switches = 0;
 };
 
 // utime + stime of a process, in microseconds (0 when unknown).
@@ -71,6 +75,25 @@ double CpuMicros(int pid) {
     }
   }
   return (utime + stime) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Context switches of every thread of a process so far (0 when unknown); threads that
+// ended are not counted, which the gateway's long-lived threads make irrelevant.
+double ContextSwitches(int pid) {
+  if (pid <= 0) return 0;
+  double total = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream f(task.path() / "status");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.find("ctxt_switches:") != std::string::npos) {
+        total += std::stod(line.substr(line.find(':') + 1));
+      }
+    }
+  }
+  return total;
 }
 
 std::string LoadAverage() {
@@ -243,6 +266,7 @@ Result Run(const Options& o, Target target, Work work, double rate) {
     channels.push_back(NewChannel(target == Target::kDirect ? o.labeling : o.gateway_grpc, i));
   }
   const double lab_cpu0 = CpuMicros(o.labeling_pid), gw_cpu0 = CpuMicros(o.gateway_pid);
+  const double gw_switches0 = ContextSwitches(o.gateway_pid);
   const auto start = Clock::now();
   const auto interval = rate > 0 ? std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(o.clients / rate))
@@ -272,6 +296,7 @@ Result Run(const Options& o, Target target, Work work, double rate) {
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   const double lab_cpu = CpuMicros(o.labeling_pid) - lab_cpu0;
   const double gw_cpu = CpuMicros(o.gateway_pid) - gw_cpu0;
+  const double gw_switches = ContextSwitches(o.gateway_pid) - gw_switches0;
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -283,6 +308,7 @@ Result Run(const Options& o, Target target, Work work, double rate) {
   r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
   r.labeling_cpu_us = lab_cpu / static_cast<double>(all.size());
   r.gateway_cpu_us = gw_cpu / static_cast<double>(all.size());
+  r.gateway_switches = gw_switches / static_cast<double>(all.size());
   return r;
 }
 
@@ -292,12 +318,12 @@ double Median(std::vector<double> v) {
 }
 
 struct Summary {
-  double rps = 0, p50 = 0, p99 = 0, lab_cpu = 0, gw_cpu = 0;
+  double rps = 0, p50 = 0, p99 = 0, lab_cpu = 0, gw_cpu = 0, gw_switches = 0;
   int64_t errors = 0;
 };
 
 Summary Summarize(const std::vector<Result>& results) {
-  std::vector<double> rps, p50, p99, lcpu, gcpu;
+  std::vector<double> rps, p50, p99, lcpu, gcpu, gsw;
   Summary s;
   for (const auto& r : results) {
     rps.push_back(r.rps);
@@ -305,6 +331,7 @@ Summary Summarize(const std::vector<Result>& results) {
     p99.push_back(r.p99_ms);
     lcpu.push_back(r.labeling_cpu_us);
     gcpu.push_back(r.gateway_cpu_us);
+    gsw.push_back(r.gateway_switches);
     s.errors += r.errors;
   }
   s.rps = Median(rps);
@@ -312,6 +339,7 @@ Summary Summarize(const std::vector<Result>& results) {
   s.p99 = Median(p99);
   s.lab_cpu = Median(lcpu);
   s.gw_cpu = Median(gcpu);
+  s.gw_switches = Median(gsw);
   return s;
 }
 
@@ -322,8 +350,8 @@ std::map<Target, Summary> Measure(const Options& o, const std::vector<Target>& t
   for (int run = 0; run < o.runs; ++run) {
     for (Target t : targets) results[t].push_back(Run(o, t, w, rate));
   }
-  std::printf("  %-22s %10s %9s %9s %8s %12s %12s %s\n", "target", "req/s", "p50 ms", "p99 ms",
-              "errors", "lab CPU us", "gw CPU us", "  vs direct");
+  std::printf("  %-22s %10s %9s %9s %8s %12s %12s %8s %s\n", "target", "req/s", "p50 ms", "p99 ms",
+              "errors", "lab CPU us", "gw CPU us", "gw sw", "  vs direct");
   std::map<Target, Summary> out;
   for (Target t : targets) out[t] = Summarize(results[t]);
   const Summary* direct = out.count(Target::kDirect) ? &out[Target::kDirect] : nullptr;
@@ -334,8 +362,8 @@ std::map<Target, Summary> Measure(const Options& o, const std::vector<Target>& t
       std::snprintf(rel, sizeof rel, "  throughput %+.1f%%, p50 %+.2f ms",
                     100.0 * (s.rps - direct->rps) / direct->rps, s.p50 - direct->p50);
     }
-    std::printf("  %-22s %10.0f %9.2f %9.2f %8lld %12.0f %12.0f%s\n", Name(t), s.rps, s.p50, s.p99,
-                static_cast<long long>(s.errors), s.lab_cpu, s.gw_cpu, rel);
+    std::printf("  %-22s %10.0f %9.2f %9.2f %8lld %12.0f %12.0f %8.2f%s\n", Name(t), s.rps, s.p50,
+                s.p99, static_cast<long long>(s.errors), s.lab_cpu, s.gw_cpu, s.gw_switches, rel);
   }
   std::fflush(stdout);
   return out;

@@ -13,6 +13,7 @@
 #include "common/grpc_server/request_context.hpp"
 #include "common/log/log.hpp"
 #include "labelloop/v1/gateway.pb.h"
+#include "services/gateway/completion_tag.hpp"
 #include "services/gateway/http_server.hpp"
 #include "services/gateway/http_status.hpp"
 #include "services/gateway/json_parse.hpp"
@@ -44,19 +45,19 @@ std::string FromJson(const std::string& json, pb::Message* m) {
   return "request body is not a valid " + m->GetDescriptor()->full_name() + " in JSON: " + e;
 }
 
-// Threads of the HTTP event loop and of the completion queue that finishes proxied calls:
-// each serves any number of connections or calls. One completion thread: every thread
-// polling gRPC's shared epoll set (the proxy's has one too) makes more hand-offs between
-// pollers (measured: 5.7 futex calls per HTTP read with two, 5.2 with one).
+// Threads of the HTTP event loop: each serves any number of connections.
 constexpr int kIoThreads = 2;
-constexpr int kCompletionThreads = 1;
 
 }  // namespace
 
 // A proxied unary call in flight: started on an HTTP I/O thread (or a worker when the
-// gate has to wait on the database), finished on a completion-queue thread, which also
-// writes the answer.
-struct PendingCall {
+// gate has to wait on the database), finished on the thread polling the gateway's
+// completion queue (the gRPC proxy's), which also writes the answer.
+struct PendingCall final : CompletionTag {
+  explicit PendingCall(HttpApi::Impl* i) : impl(i) {}
+  void Complete(bool ok) override;
+
+  HttpApi::Impl* impl;
   grpc::ClientContext ctx;
   grpc::ByteBuffer answer;
   grpc::Status status;
@@ -80,8 +81,7 @@ struct HttpApi::Impl {
   std::unique_ptr<http::Server> server;
   std::mutex self_mu;
   std::shared_ptr<grpc::Channel> self_channel;
-  grpc::CompletionQueue cq;
-  std::vector<std::thread> cq_threads;
+  grpc::CompletionQueue* cq = nullptr;  // the proxy's, once serving
   std::mutex inflight_mu;
   std::condition_variable inflight_cv;
   int64_t inflight = 0;
@@ -246,7 +246,7 @@ struct HttpApi::Impl {
       Error(*res, {grpc::StatusCode::INVALID_ARGUMENT, e}, request_id);
       return false;
     }
-    auto call = std::make_unique<PendingCall>();
+    auto call = std::make_unique<PendingCall>(this);
     call->request = in->SerializeAsString();
     call->credentials = CredentialsOf(req, false);
     call->adm.request_id = request_id;
@@ -292,13 +292,13 @@ struct HttpApi::Impl {
       ++inflight;
     }
     call->reader = route.backend->stub->PrepareUnaryCall(&call->ctx, route.policy.method,
-                                                         ToBuffer(call->request), &cq);
+                                                         ToBuffer(call->request), cq);
     call->reader->StartCall();
     auto* raw = call.release();
-    raw->reader->Finish(&raw->answer, &raw->status, raw);
+    raw->reader->Finish(&raw->answer, &raw->status, AsTag(raw));
   }
 
-  // On a completion-queue thread: work that may wait on the database goes to a worker.
+  // On the completion-queue thread: work that may wait on the database goes to a worker.
   void OnAnswer(std::unique_ptr<PendingCall> call, bool ok) {
     if (ok && call->status.ok() && gate.AfterResponseMayBlock(*call->route, call->adm)) {
       server->RunBlocking(
@@ -308,7 +308,7 @@ struct HttpApi::Impl {
     FinishUnary(std::move(call), ok);
   }
 
-  // On a completion-queue thread: the backend answered (or failed).
+  // On the completion-queue thread (or a worker): the backend answered (or failed).
   void FinishUnary(std::unique_ptr<PendingCall> call, bool ok) {
     const auto& req_id = call->adm.request_id;
     log::ScopedRequestId scope(req_id);
@@ -340,14 +340,6 @@ struct HttpApi::Impl {
     call.reset();
     std::lock_guard lock(inflight_mu);
     if (--inflight == 0) inflight_cv.notify_all();
-  }
-
-  void CompletionLoop() {
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq.Next(&tag, &ok)) {
-      OnAnswer(std::unique_ptr<PendingCall>(static_cast<PendingCall*>(tag)), ok);
-    }
   }
 
   // --- streamed requests (on a worker thread, blocking) ------------------------------
@@ -737,6 +729,8 @@ struct HttpApi::Impl {
   }
 };
 
+void PendingCall::Complete(bool ok) { impl->OnAnswer(std::unique_ptr<PendingCall>(this), ok); }
+
 HttpApi::HttpApi(HttpOptions options, Gate& gate, EventHub& hub, std::function<int()> grpc_port,
                  std::string grpc_host, std::function<bool()> healthy,
                  std::function<void(v1::ServiceInfo*)> fill_info)
@@ -746,7 +740,7 @@ HttpApi::HttpApi(HttpOptions options, Gate& gate, EventHub& hub, std::function<i
 
 HttpApi::~HttpApi() { Stop(); }
 
-bool HttpApi::Start() {
+bool HttpApi::Listen() {
   auto* impl = impl_.get();
   http::ServerOptions so;
   so.host = impl->options.host;
@@ -758,12 +752,16 @@ bool HttpApi::Start() {
   handlers.buffered = [impl](std::shared_ptr<http::Exchange> ex) { impl->HandleBuffered(ex); };
   handlers.streamed = [impl](http::Stream& st) { impl->HandleStreamed(st); };
   impl->server = std::make_unique<http::Server>(so, std::move(handlers));
-  if (!impl->server->Start()) return false;
+  if (!impl->server->Listen()) return false;
   port_ = impl->server->port();
-  for (int i = 0; i < kCompletionThreads; ++i) {
-    impl->cq_threads.emplace_back([impl] { impl->CompletionLoop(); });
-  }
   return true;
+}
+
+void HttpApi::Serve(grpc::CompletionQueue* cq) {
+  auto* impl = impl_.get();
+  if (impl->server == nullptr || impl->cq != nullptr) return;
+  impl->cq = cq;
+  impl->server->Run();
 }
 
 void HttpApi::Stop() {
@@ -775,9 +773,6 @@ void HttpApi::Stop() {
     std::unique_lock lock(impl->inflight_mu);
     impl->inflight_cv.wait(lock, [impl] { return impl->inflight == 0; });
   }
-  impl->cq.Shutdown();
-  for (auto& t : impl->cq_threads) t.join();
-  impl->cq_threads.clear();
   impl->server.reset();
 }
 

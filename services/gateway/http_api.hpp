@@ -6,6 +6,8 @@
 // through the same Gate as gRPC; GatewayService methods are passed to the gateway's own gRPC port.
 #pragma once
 
+#include <grpcpp/completion_queue.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,13 +35,19 @@ class HttpApi {
           std::string grpc_host, std::function<bool()> healthy,
           std::function<void(v1::ServiceInfo*)> fill_info);
   ~HttpApi();
-  // Binds the port (false when it cannot) and serves on a background thread.
-  bool Start();
+  // Binds the port (false when it cannot); connections wait until Serve.
+  bool Listen();
+  // Serves on background threads; proxied unary calls are made on `cq`, whose polling
+  // thread finishes them (the gRPC proxy's: see completion_tag.hpp). `cq` must be polled
+  // until Stop has returned.
+  void Serve(grpc::CompletionQueue* cq);
+  // Stops serving and waits for the calls in flight.
   void Stop();
   int port() const { return port_; }
 
- private:
   struct Impl;
+
+ private:
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
 };

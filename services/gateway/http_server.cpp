@@ -492,7 +492,7 @@ Server::~Server() { Stop(); }
 
 int Server::port() const { return impl_->port; }
 
-bool Server::Start() {
+bool Server::Listen() {
   auto& s = *impl_;
   beast::error_code ec;
   tcp::resolver resolver(s.ioc);
@@ -512,6 +512,11 @@ bool Server::Start() {
     return false;
   }
   s.port = s.acceptor.local_endpoint().port();
+  return true;
+}
+
+void Server::Run() {
+  auto& s = *impl_;
   s.work.emplace(s.ioc.get_executor());
   s.Accept();
   s.Sweep();
@@ -521,7 +526,6 @@ bool Server::Start() {
   for (int i = 0; i < std::max(1, s.options.io_threads); ++i) {
     s.io_threads.emplace_back([&s] { s.ioc.run(); });
   }
-  return true;
 }
 
 void Server::Stop() {

@@ -100,7 +100,16 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
   // Binds and starts serving; false when the address cannot be bound.
-  bool Start();
+  bool Start() {
+    if (!Listen()) return false;
+    Run();
+    return true;
+  }
+  // Binds and listens (connections wait in the backlog); false when the address cannot
+  // be bound. port() is known from then on.
+  bool Listen();
+  // Accepts and serves, after Listen.
+  void Run();
   int port() const;
   // Stops accepting, closes every connection and waits for the workers.
   void Stop();

@@ -49,8 +49,9 @@ void DeclareSettings(config::Settings& s) {
   s.AddString("cors-origins", "",
               "comma-separated origins allowed to call the HTTP API from a browser ('*' = any)");
   s.AddInt("proxy-threads", 1,
-           "threads proxying gRPC calls to the internal services; they never wait on I/O "
-           "(see proxy-blocking-threads), so one per completion queue is best",
+           "threads proxying gRPC calls to the internal services (the HTTP API's calls "
+           "complete on their first queue too); they never wait on I/O (see "
+           "proxy-blocking-threads), so one per completion queue is best",
            1, 64);
   s.AddInt("proxy-queues", 1, "completion queues of the proxy threads (a call stays on one)", 1,
            64);
@@ -217,12 +218,15 @@ int main(int argc, char** argv) {
       http_options, gate, hub, [&runtime] { return runtime.grpc_port(); },
       settings.GetString("grpc-host"),
       [&runtime] { return runtime.pool().Ping() && runtime.redis().Ping(); }, fill_info);
-  if (!http.Start()) {
+  if (!http.Listen()) {
     spdlog::critical("cannot bind the HTTP port (setting 'http-port' = {})",
                      settings.GetInt("http-port"));
     return 1;
   }
   spdlog::info("HTTP/JSON on http://{}:{}", http_options.host, http.port());
+  // HTTP serves once the proxy polls its queue: the HTTP calls to the internal services
+  // complete on it too, so that a single thread polls gRPC (see completion_tag.hpp).
+  proxy.OnStart([&http, &proxy] { http.Serve(proxy.queue()); });
 
   // The proxy's queues are added before the server is built, polled once it runs, and
   // drained between its shutdown and its destruction (grpc_server::AsyncMethods).

@@ -86,7 +86,10 @@ class BlockingPool {
 namespace {
 
 // A completion-queue tag: which operation of which call completed.
-struct Tag {
+struct Tag final : CompletionTag {
+  Tag(ProxyCall* c, void (ProxyCall::*o)(bool ok)) : call(c), on(o) {}
+  void Complete(bool ok) override;
+
   ProxyCall* call;
   void (ProxyCall::*on)(bool ok);
 };
@@ -124,15 +127,14 @@ class ProxyCall {
 
   // Waits for the next caller on this queue.
   void Listen() {
-    ctx_.AsyncNotifyWhenDone(&done_tag_);
+    ctx_.AsyncNotifyWhenDone(AsTag(&done_tag_));
     ++pending_;
-    service_.RequestCall(&ctx_, &stream_, cq_, cq_, &requested_tag_);
+    service_.RequestCall(&ctx_, &stream_, cq_, cq_, AsTag(&requested_tag_));
   }
 
   // Runs the operation behind `tag` (ok: whether it succeeded), then deletes the call once
   // nothing of it is pending.
-  static void Handle(void* tag, bool ok) {
-    auto* t = static_cast<Tag*>(tag);
+  static void Handle(Tag* t, bool ok) {
     ProxyCall* call = t->call;
     bool over = false;
     {
@@ -181,7 +183,7 @@ class ProxyCall {
       } else if (upstream_live_ && route_->client_streaming && !upstream_writes_done_) {
         upstream_writes_done_ = true;
         ++pending_;
-        upstream_->WritesDone(&upstream_writes_done_tag_);
+        upstream_->WritesDone(AsTag(&upstream_writes_done_tag_));
       }
       return;
     }
@@ -217,7 +219,7 @@ class ProxyCall {
     if (!upstream_live_ || pending_status_) return;
     out_req_ = ToBuffer(bytes);
     ++pending_;
-    upstream_->Write(out_req_, &upstream_write_tag_);
+    upstream_->Write(out_req_, AsTag(&upstream_write_tag_));
   }
 
   void OnAdmitted(bool /*ok*/) {
@@ -258,7 +260,7 @@ class ProxyCall {
               grpc::Status(grpc::StatusCode::INTERNAL, "the gateway failed to proxy this call");
         }
       }
-      alarm_.Set(cq_, gpr_now(GPR_CLOCK_MONOTONIC), tag);
+      alarm_.Set(cq_, gpr_now(GPR_CLOCK_MONOTONIC), AsTag(tag));
     });
   }
 
@@ -287,7 +289,7 @@ class ProxyCall {
 
   void ReadCaller() {
     ++pending_;
-    stream_.Read(&in_, &read_tag_);
+    stream_.Read(&in_, AsTag(&read_tag_));
   }
 
   void FinishCaller(const grpc::Status& status) {
@@ -295,7 +297,7 @@ class ProxyCall {
     finished_ = true;
     Count(status.error_code());
     ++pending_;
-    stream_.Finish(status, &finish_tag_);
+    stream_.Finish(status, AsTag(&finish_tag_));
   }
 
   // The server's metrics interceptor is off for the proxied methods (see main.cpp):
@@ -318,7 +320,7 @@ class ProxyCall {
       unary_ = backend.stub->PrepareUnaryCall(&upstream_ctx_, route_->policy.method, out_req_, cq_);
       unary_->StartCall();
       ++pending_;
-      unary_->Finish(&in_resp_, &upstream_status_, &unary_tag_);
+      unary_->Finish(&in_resp_, &upstream_status_, AsTag(&unary_tag_));
       return;
     }
     // Metadata goes out with the first message (StartCall's tag then never comes back).
@@ -332,7 +334,7 @@ class ProxyCall {
       upstream_writes_done_ = true;
     }
     ++pending_;
-    upstream_->Write(out_req_, options, &upstream_write_tag_);
+    upstream_->Write(out_req_, options, AsTag(&upstream_write_tag_));
     ReadUpstream();
   }
 
@@ -372,7 +374,7 @@ class ProxyCall {
     finished_ = true;
     Count(status.error_code());
     ++pending_;
-    stream_.WriteAndFinish(in_resp_, grpc::WriteOptions(), status, &finish_tag_);
+    stream_.WriteAndFinish(in_resp_, grpc::WriteOptions(), status, AsTag(&finish_tag_));
   }
 
   void OnUpstreamWrite(bool ok) {
@@ -386,13 +388,13 @@ class ProxyCall {
 
   void ReadUpstream() {
     ++pending_;
-    upstream_->Read(&in_resp_, &upstream_read_tag_);
+    upstream_->Read(&in_resp_, AsTag(&upstream_read_tag_));
   }
 
   void OnUpstreamRead(bool ok) {
     if (!ok) {
       ++pending_;
-      upstream_->Finish(&upstream_status_, &upstream_finish_tag_);
+      upstream_->Finish(&upstream_status_, AsTag(&upstream_finish_tag_));
       return;
     }
     if (caller_gone_ || pending_status_ || finished_) {
@@ -414,7 +416,7 @@ class ProxyCall {
     }
     caller_write_pending_ = true;
     ++pending_;
-    stream_.Write(out_resp_, &write_tag_);
+    stream_.Write(out_resp_, AsTag(&write_tag_));
   }
 
   void OnUpstreamFinish(bool /*ok*/) {
@@ -504,6 +506,8 @@ class ProxyCall {
   Tag answered_tag_{this, &ProxyCall::OnAnswered};
 };
 
+void Tag::Complete(bool ok) { ProxyCall::Handle(this, ok); }
+
 }  // namespace
 
 Credentials CredentialsOf(const grpc::ServerContextBase& ctx) {
@@ -529,6 +533,11 @@ void ProxyService::Start() {
   for (int i = 0; i < threads_; ++i) {
     pollers_.emplace_back([this, i] { Poll(static_cast<size_t>(i) % queues_.size()); });
   }
+  if (on_start_) on_start_();
+}
+
+grpc::CompletionQueue* ProxyService::queue() const {
+  return queues_.empty() ? nullptr : queues_.front().get();
 }
 
 void ProxyService::Poll(size_t index) {
@@ -537,7 +546,7 @@ void ProxyService::Poll(size_t index) {
     (new ProxyCall(gate_, service_, cq, *pool_, registry_))->Listen();
   void* tag = nullptr;
   bool ok = false;
-  while (cq->Next(&tag, &ok)) ProxyCall::Handle(tag, ok);
+  while (cq->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Complete(ok);
 }
 
 void ProxyService::Stop() {
@@ -564,7 +573,7 @@ void ProxyService::Stop() {
     void* tag = nullptr;
     bool ok = false;
     for (auto& q : queues_) {
-      while (q->Next(&tag, &ok)) ProxyCall::Handle(tag, ok);
+      while (q->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Complete(ok);
     }
   }
 }

@@ -6,18 +6,22 @@
 // It runs on gRPC's completion-queue API with its own polling threads: each thread owns
 // one completion queue, and every call taken on that queue — the caller's side and the
 // upstream call to the backend alike — reports its events there, so one thread handles a
-// call from start to end, inline, with no lock and no hand-off to another thread.
+// call from start to end, inline, with no lock and no hand-off to another thread. Other
+// parts of the gateway issue their own gRPC calls on the first queue (queue()), with a
+// CompletionTag as tag, so that no other thread polls gRPC (see completion_tag.hpp).
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server_builder.h>
 
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "common/grpc_server/server.hpp"
 #include "common/metrics/metrics.hpp"
+#include "services/gateway/completion_tag.hpp"
 #include "services/gateway/gate.hpp"
 
 namespace labelloop::gateway {
@@ -37,8 +41,13 @@ class ProxyService final : public grpc_server::AsyncMethods {
 
   // Before the server is built: registers the generic service and the queues.
   void AddQueues(grpc::ServerBuilder& builder) override;
-  // Once the server has started: takes calls.
+  // Once the server has started: takes calls, then runs the hook set with OnStart.
   void Start() override;
+  // `hook` runs at the end of Start, once queue() is polled.
+  void OnStart(std::function<void()> hook) { on_start_ = std::move(hook); }
+  // The first completion queue (null before AddQueues). Calls issued on it must use a
+  // CompletionTag as tag, and must have ended before Stop.
+  grpc::CompletionQueue* queue() const;
   // After the server has shut down (every caller's side over) and before it is
   // destroyed: waits for the calls still ending their upstream side, drains the queues
   // and joins the threads. Idempotent; the destructor calls it.
@@ -55,6 +64,7 @@ class ProxyService final : public grpc_server::AsyncMethods {
   std::unique_ptr<BlockingPool> pool_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::vector<std::thread> pollers_;
+  std::function<void()> on_start_;
   bool stopped_ = false;
 };
 
