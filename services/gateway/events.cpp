@@ -1,7 +1,8 @@
 #include "services/gateway/events.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
 
 #include "common/bus/channels.hpp"
 
@@ -31,28 +32,52 @@ std::vector<std::string> EventHub::Channels() {
 EventHub::~EventHub() { Close(); }
 
 void EventHub::Start(const redis::Endpoint& endpoint) {
+  std::lock_guard lock(mu_);
+  endpoint_ = endpoint;
+  SubscribeLocked();  // for the watchers already there, if any
+}
+
+void EventHub::SubscribeLocked() {
+  if (subscriber_ || !endpoint_ || closed_ || watchers_.empty()) return;
+  const uint64_t generation = ++generation_;
+  subscribed_ = false;
   subscriber_ = std::make_unique<redis::Subscriber>(
-      endpoint, Channels(),
+      *endpoint_, Channels(),
       [this](const std::string& channel, const std::string& payload) {
         Dispatch(channel, payload);
+      },
+      // After every (re)subscription; a subscriber being dropped is no longer current.
+      [this, generation] {
+        std::lock_guard lock(mu_);
+        if (generation != generation_) return;
+        subscribed_ = true;
+        subscribed_cv_.notify_all();
       });
   subscriber_->Start();
 }
 
+std::unique_ptr<redis::Subscriber> EventHub::TakeSubscriberLocked() {
+  ++generation_;
+  subscribed_ = false;
+  return std::move(subscriber_);
+}
+
 void EventHub::Close() {
   std::vector<std::shared_ptr<Watcher>> all;
+  std::unique_ptr<redis::Subscriber> subscriber;
   {
     std::lock_guard lock(mu_);
     closed_ = true;
     for (auto& [id, w] : watchers_) all.push_back(w);
     watchers_.clear();
+    subscriber = TakeSubscriberLocked();
   }
   for (auto& w : all) {
     std::lock_guard lock(w->mu_);
     w->closed_ = true;
     w->cv_.notify_all();
   }
-  if (subscriber_) subscriber_->Stop();
+  if (subscriber) subscriber->Stop();
 }
 
 std::shared_ptr<EventHub::Watcher> EventHub::Watch(int64_t project_id,
@@ -60,24 +85,41 @@ std::shared_ptr<EventHub::Watcher> EventHub::Watch(int64_t project_id,
   auto w = std::make_shared<Watcher>();
   w->project_id_ = project_id;
   w->types_ = std::move(types);
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (closed_) {
     w->closed_ = true;
-  } else {
-    watchers_.emplace(project_id, w);
+    return w;
+  }
+  watchers_.emplace(project_id, w);
+  SubscribeLocked();
+  // Events published from now on reach the watcher once the subscription is confirmed.
+  if (subscriber_ != nullptr) {
+    subscribed_cv_.wait_for(lock, subscribe_wait_,
+                            [this] { return subscribed_ || subscriber_ == nullptr; });
   }
   return w;
 }
 
 void EventHub::Unwatch(const std::shared_ptr<Watcher>& watcher) {
-  std::lock_guard lock(mu_);
-  auto [b, e] = watchers_.equal_range(watcher->project_id());
-  for (auto it = b; it != e; ++it) {
-    if (it->second == watcher) {
-      watchers_.erase(it);
-      return;
+  std::unique_ptr<redis::Subscriber> idle;
+  {
+    std::lock_guard lock(mu_);
+    auto [b, e] = watchers_.equal_range(watcher->project_id());
+    for (auto it = b; it != e; ++it) {
+      if (it->second == watcher) {
+        watchers_.erase(it);
+        break;
+      }
     }
+    if (watchers_.empty()) idle = TakeSubscriberLocked();
   }
+  // Outside the lock: the subscriber's thread may be waiting for it (Dispatch).
+  if (idle) idle->Stop();
+}
+
+bool EventHub::subscribed() const {
+  std::lock_guard lock(mu_);
+  return subscribed_;
 }
 
 void EventHub::Dispatch(const std::string& channel, const std::string& payload) {

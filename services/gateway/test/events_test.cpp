@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "common/bus/channels.hpp"
+#include "common/redis/redis.hpp"
+#include "common/testing/testing.hpp"
+
 namespace labelloop::gateway {
 namespace {
 
@@ -55,6 +59,69 @@ TEST(EventHub, CloseEndsWatchesAndUnwatchForgets) {
   ProjectEventData ev;
   EXPECT_EQ(w->Wait(milliseconds(1000), &ev), EventHub::Watcher::Next::kClosed);
   EXPECT_EQ(hub.Watch(1, {})->Wait(milliseconds(10), &ev), EventHub::Watcher::Next::kClosed);
+}
+
+// With the Redis of tests/run: the hub subscribes only while someone watches.
+class EventHubRedisTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto r = testing::TestRedis();
+    if (!r) GTEST_SKIP() << "LABELLOOP_TEST_REDIS_* not set: run through tests/run";
+    endpoint_ = {.host = r->first, .port = r->second};
+    publisher_ = std::make_unique<redis::Client>(endpoint_);
+  }
+
+  // Publishes a labels.submitted event of `project`, numbered `n`.
+  void Publish(int64_t project, int n) {
+    ASSERT_TRUE(publisher_->Publish(
+        bus::kLabelsSubmitted, R"({"type":"labels.submitted","project_id":)" +
+                                   std::to_string(project) + R"(,"n":)" + std::to_string(n) + "}"));
+  }
+
+  redis::Endpoint endpoint_;
+  std::unique_ptr<redis::Client> publisher_;
+};
+
+// Project ids no other test publishes for (tests share the Redis).
+constexpr int64_t kProject = 987654321;
+
+TEST_F(EventHubRedisTest, WatcherArrivingAfterAnIdlePeriodGetsEvents) {
+  EventHub hub;
+  hub.Start(endpoint_);
+  EXPECT_FALSE(hub.subscribed());  // nobody watches: no subscription
+  Publish(kProject, 1);            // heard by no one
+  auto w = hub.Watch(kProject, {});
+  // Watch returned: the subscription is confirmed, the very next event arrives.
+  EXPECT_TRUE(hub.subscribed());
+  Publish(kProject, 2);
+  ProjectEventData ev;
+  ASSERT_EQ(w->Wait(std::chrono::seconds(5), &ev), EventHub::Watcher::Next::kEvent);
+  EXPECT_EQ(ev.type, "labels.submitted");
+  EXPECT_NE(ev.json.find("\"n\":2"), std::string::npos) << ev.json;
+  hub.Unwatch(w);
+}
+
+TEST_F(EventHubRedisTest, LastWatcherLeavingDropsTheSubscription) {
+  EventHub hub;
+  hub.Start(endpoint_);
+  auto a = hub.Watch(kProject + 1, {});
+  auto b = hub.Watch(kProject + 1, {});
+  ASSERT_TRUE(hub.subscribed());
+  hub.Unwatch(a);
+  EXPECT_TRUE(hub.subscribed());  // b still watches
+  Publish(kProject + 1, 1);
+  ProjectEventData ev;
+  ASSERT_EQ(b->Wait(std::chrono::seconds(5), &ev), EventHub::Watcher::Next::kEvent);
+  hub.Unwatch(b);
+  EXPECT_FALSE(hub.subscribed());  // the subscriber and its connection are stopped
+  // Subscribed again for the next watcher.
+  auto c = hub.Watch(kProject + 1, {});
+  EXPECT_TRUE(hub.subscribed());
+  Publish(kProject + 1, 2);
+  ASSERT_EQ(c->Wait(std::chrono::seconds(5), &ev), EventHub::Watcher::Next::kEvent);
+  EXPECT_NE(ev.json.find("\"n\":2"), std::string::npos) << ev.json;
+  hub.Close();
+  EXPECT_FALSE(hub.subscribed());
 }
 
 }  // namespace
