@@ -45,9 +45,6 @@ std::string FromJson(const std::string& json, pb::Message* m) {
   return "request body is not a valid " + m->GetDescriptor()->full_name() + " in JSON: " + e;
 }
 
-// Threads of the HTTP event loop: each serves any number of connections.
-constexpr int kIoThreads = 2;
-
 }  // namespace
 
 // A proxied unary call in flight: started on an HTTP I/O thread (or a worker when the
@@ -745,7 +742,7 @@ bool HttpApi::Listen() {
   http::ServerOptions so;
   so.host = impl->options.host;
   so.port = impl->options.port;
-  so.io_threads = kIoThreads;
+  so.io_threads = std::max(1, impl->options.io_threads);
   so.workers = std::max(4, impl->options.threads);
   http::Handlers handlers;
   handlers.classify = [impl](const http::Request& req) { return impl->Classify(req); };

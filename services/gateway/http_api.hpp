@@ -24,6 +24,9 @@ struct HttpOptions {
   std::string host = "0.0.0.0";
   int port = 8080;
   int threads = 128;  // workers for streamed requests (event streams, uploads, GatewayService)
+  // Threads of the event loop, each serving any number of connections. One by default:
+  // with two, the one waiting in epoll woke the other for about every request.
+  int io_threads = 1;
   std::vector<std::string> cors_origins;  // "*" allows any origin; empty: no CORS headers
   std::string internal_secret;            // see AuthSettings::internal_secret
   size_t upload_message_bytes = 1 << 20;  // body bytes per client-stream message

@@ -46,6 +46,10 @@ void DeclareSettings(config::Settings& s) {
            "HTTP workers for event streams, uploads and GatewayService calls (one each while it "
            "lasts); keep-alive connections and proxied unary calls need none",
            4, 4096);
+  s.AddInt("http-io-threads", 1,
+           "HTTP event-loop threads reading requests and starting proxied calls, each for "
+           "any number of connections (more only when one is busy: they wake each other)",
+           1, 64);
   s.AddString("cors-origins", "",
               "comma-separated origins allowed to call the HTTP API from a browser ('*' = any)");
   s.AddInt("proxy-threads", 1,
@@ -212,6 +216,7 @@ int main(int argc, char** argv) {
   HttpOptions http_options{.host = settings.GetString("http-host"),
                            .port = static_cast<int>(settings.GetInt("http-port")),
                            .threads = static_cast<int>(settings.GetInt("http-threads")),
+                           .io_threads = static_cast<int>(settings.GetInt("http-io-threads")),
                            .cors_origins = SplitList(settings.GetString("cors-origins")),
                            .internal_secret = internal_secret};
   HttpApi http(
