@@ -59,6 +59,7 @@ void EventHub::SubscribeLocked() {
 std::unique_ptr<redis::Subscriber> EventHub::TakeSubscriberLocked() {
   ++generation_;
   subscribed_ = false;
+  subscribed_cv_.notify_all();  // a Watch waiting for it (on Close) need not wait longer
   return std::move(subscriber_);
 }
 

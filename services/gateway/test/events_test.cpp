@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "common/bus/channels.hpp"
 #include "common/redis/redis.hpp"
 #include "common/testing/testing.hpp"
@@ -59,6 +61,34 @@ TEST(EventHub, CloseEndsWatchesAndUnwatchForgets) {
   ProjectEventData ev;
   EXPECT_EQ(w->Wait(milliseconds(1000), &ev), EventHub::Watcher::Next::kClosed);
   EXPECT_EQ(hub.Watch(1, {})->Wait(milliseconds(10), &ev), EventHub::Watcher::Next::kClosed);
+}
+
+TEST(EventHub, WatchStartsAfterABoundedWaitWhenRedisIsDown) {
+  EventHub hub(1000, std::chrono::milliseconds(100));
+  hub.Start({.host = "127.0.0.1", .port = testing::FreePort(), .connect_timeout_ms = 50});
+  const auto t0 = std::chrono::steady_clock::now();
+  auto w = hub.Watch(1, {});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_FALSE(hub.subscribed());
+  // Events still reach it (here handed over directly, as the subscriber would once up).
+  hub.Dispatch("c", R"({"type":"t","project_id":1})");
+  ProjectEventData ev;
+  EXPECT_EQ(w->Wait(milliseconds(100), &ev), EventHub::Watcher::Next::kEvent);
+  hub.Unwatch(w);
+}
+
+TEST(EventHub, CloseEndsAWatchStillWaitingForItsSubscription) {
+  EventHub hub(1000, std::chrono::seconds(60));
+  hub.Start({.host = "127.0.0.1", .port = testing::FreePort(), .connect_timeout_ms = 50});
+  std::shared_ptr<EventHub::Watcher> w;
+  std::thread watching([&] { w = hub.Watch(1, {}); });
+  ASSERT_TRUE(testing::WaitFor([&] { return hub.watchers() == 1; }, std::chrono::seconds(5)));
+  const auto t0 = std::chrono::steady_clock::now();
+  hub.Close();
+  watching.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  ProjectEventData ev;
+  EXPECT_EQ(w->Wait(milliseconds(10), &ev), EventHub::Watcher::Next::kClosed);
 }
 
 // With the Redis of tests/run: the hub subscribes only while someone watches.
