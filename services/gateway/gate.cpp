@@ -172,8 +172,10 @@ std::optional<grpc::Status> Gate::AuthenticateImpl(const Credentials& credential
   }
   const int64_t limit =
       a.principal->api_key_id != 0 ? options_.api_key_rate_limit : options_.user_rate_limit;
-  // Counting a call is a Redis round trip.
-  if (cached_only && limit > 0 && options_.rate_window_seconds > 0) return std::nullopt;
+  // A limiter that counts in Redis on each call would hold up the polling thread.
+  if (cached_only && limit > 0 && options_.rate_window_seconds > 0 && limiter_.Waits()) {
+    return std::nullopt;
+  }
   *principal = *a.principal;
   auto d = limiter_.Hit(principal->RateKey(), limit, options_.rate_window_seconds);
   if (!d.allowed) {

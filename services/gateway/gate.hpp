@@ -77,7 +77,8 @@ class Gate {
   // *request (identity fields).
   grpc::Status Admit(const Route& route, const Credentials& credentials, std::string* request,
                      Admission* admission, int64_t* retry_after);
-  // Admit without any I/O: from the caches alone and only when no rate limit applies.
+  // Admit without any I/O: from the caches alone, and only when the rate limiter does not
+  // wait on its store.
   // nullopt when that is not enough — then nothing was counted or changed, call Admit.
   std::optional<grpc::Status> AdmitCached(const Route& route, const Credentials& credentials,
                                           std::string* request, Admission* admission,

@@ -7,6 +7,7 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <iostream>
@@ -60,7 +61,7 @@ void DeclareSettings(config::Settings& s) {
   s.AddInt("proxy-queues", 1, "completion queues of the proxy threads (a call stays on one)", 1,
            64);
   s.AddInt("proxy-blocking-threads", 8,
-           "threads for the proxy's lookups that wait on I/O (rate-limit counts in Redis, "
+           "threads for the proxy's lookups that wait on I/O ("
            "token, API key and membership cache misses, project lookups)",
            1, 1024);
   s.AddString("labeling-addr", "127.0.0.1:50052", "labeling service gRPC address");
@@ -82,6 +83,11 @@ void DeclareSettings(config::Settings& s) {
   s.AddString("redis-key-prefix", "labelloop:",
               "prefix of the rate-limit keys in Redis (lets deployments share one Redis)");
   s.AddInt("rate-limit-window-seconds", 60, "rate limit window", 1, 86400);
+  s.AddInt("rate-limit-flush-ms", 50,
+           "calls are counted in memory and added to the shared counts in Redis this often; "
+           "with several replicas, each may let through what the others counted in one "
+           "such interval before it learns of them",
+           1, 60000);
   s.AddInt("login-attempts", 10, "login attempts per username and client address per window", 1,
            100000);
   s.AddInt("login-window-seconds", 300, "login attempt window", 1, 86400);
@@ -178,7 +184,12 @@ int main(int argc, char** argv) {
 
   TokenSigner signer(secret, "labelloop");
   RedisWindowCounter counter(runtime.redis_endpoint(), 4, settings.GetString("redis-key-prefix"));
-  RateLimiter limiter(counter, [] { return static_cast<int64_t>(std::time(nullptr)); });
+  auto unix_now = [] { return static_cast<int64_t>(std::time(nullptr)); };
+  // Login attempts: counted in Redis on each attempt, exact across replicas. Every other
+  // call: counted in memory and added to Redis in batches, so no call waits on Redis.
+  StoreRateLimiter login_limiter(counter, unix_now);
+  BatchedRateLimiter call_limiter(
+      counter, unix_now, std::chrono::milliseconds(settings.GetInt("rate-limit-flush-ms")));
   Authenticator authn(signer, store, settings.GetInt("auth-cache-ms"));
   GateOptions gate_options{
       .backend_addresses = {{"labeling", settings.GetString("labeling-addr")},
@@ -191,7 +202,7 @@ int main(int argc, char** argv) {
       .user_rate_limit = settings.GetInt("rate-limit-user"),
       .api_key_rate_limit = settings.GetInt("rate-limit-api-key"),
       .rate_window_seconds = settings.GetInt("rate-limit-window-seconds")};
-  Gate gate(gate_options, authn, store, limiter);
+  Gate gate(gate_options, authn, store, call_limiter);
   for (const auto& s : gate.skipped()) spdlog::info("not exposed: {}", s);
   spdlog::info("{} internal methods exposed", gate.routes().size());
 
@@ -205,7 +216,7 @@ int main(int argc, char** argv) {
                              .login_window_seconds = settings.GetInt("login-window-seconds"),
                              .internal_secret = internal_secret};
   auto fill_info = [&runtime](v1::ServiceInfo* info) { runtime.FillInfo(info); };
-  GatewayServiceImpl service(fill_info, store, signer, gate, limiter, hub, auth_settings);
+  GatewayServiceImpl service(fill_info, store, signer, gate, login_limiter, hub, auth_settings);
   ProxyService proxy(gate, &runtime.metrics(), static_cast<int>(settings.GetInt("proxy-queues")),
                      static_cast<int>(settings.GetInt("proxy-threads")),
                      static_cast<int>(settings.GetInt("proxy-blocking-threads")));

@@ -107,7 +107,7 @@ struct Tag final : CompletionTag {
 //             to the caller before the next is read; the upstream's status ends the call.
 //
 // The gate runs inline when it can decide from its caches (Gate::AdmitCached); when it
-// needs the database, Redis (rate limits) or a backend lookup, it runs on the blocking
+// needs the database or a backend lookup, it runs on the blocking
 // pool and an alarm brings the call back to its queue — so a slow lookup never holds up
 // the queue's other calls. The same holds for answers whose hook writes or reads the
 // database (CreateProject, ListProjects).

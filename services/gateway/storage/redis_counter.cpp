@@ -6,8 +6,8 @@ namespace labelloop::gateway {
 namespace {
 
 constexpr const char* kIncrScript =
-    "local c = redis.call('INCR', KEYS[1]) "
-    "if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "local c = redis.call('INCRBY', KEYS[1], ARGV[2]) "
+    "if c == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
     "return c";
 
 }  // namespace
@@ -20,10 +20,11 @@ RedisWindowCounter::RedisWindowCounter(const redis::Endpoint& endpoint, int conn
   }
 }
 
-std::optional<int64_t> RedisWindowCounter::Increment(const std::string& key, int64_t ttl_seconds) {
+std::optional<int64_t> RedisWindowCounter::IncrementBy(const std::string& key, int64_t n,
+                                                       int64_t ttl_seconds) {
   auto& client = *clients_[next_.fetch_add(1) % clients_.size()];
-  auto r =
-      client.Command({"EVAL", kIncrScript, "1", key_prefix_ + key, std::to_string(ttl_seconds)});
+  auto r = client.Command({"EVAL", kIncrScript, "1", key_prefix_ + key, std::to_string(ttl_seconds),
+                           std::to_string(n)});
   if (!r.ok || r.is_nil) {
     // Logged once per 100 failures: Redis down would otherwise flood the log.
     if (failures_.fetch_add(1) % 100 == 0) {

@@ -1,4 +1,4 @@
-// WindowCounter on Redis: an atomic INCR + EXPIRE (one Lua script) over a few
+// WindowCounter on Redis: an atomic INCRBY + EXPIRE (one Lua script) over a few
 // connections, so rate limiting shares its counts between gateway replicas.
 #pragma once
 
@@ -16,7 +16,8 @@ class RedisWindowCounter final : public WindowCounter {
   // Keys are `key_prefix` + the limiter's key, so deployments (or test stacks) can share
   // one Redis without sharing counters.
   RedisWindowCounter(const redis::Endpoint& endpoint, int connections, std::string key_prefix);
-  std::optional<int64_t> Increment(const std::string& key, int64_t ttl_seconds) override;
+  std::optional<int64_t> IncrementBy(const std::string& key, int64_t n,
+                                     int64_t ttl_seconds) override;
 
  private:
   std::vector<std::unique_ptr<redis::Client>> clients_;

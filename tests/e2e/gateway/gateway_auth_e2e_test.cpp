@@ -4,8 +4,10 @@
 // mapping (status codes, error bodies, CORS, request ids).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <csignal>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "labelloop/v1/labeling.grpc.pb.h"
 #include "labelloop/v1/labeling_ingest.grpc.pb.h"
@@ -505,6 +507,34 @@ TEST_F(GatewayAuthE2E, PerUserRateLimitGivesRetryAfter) {
   }
   EXPECT_EQ(last.error_code(), StatusCode::RESOURCE_EXHAUSTED) << last.error_message();
   EXPECT_FALSE(retry_after.empty());
+}
+
+// Replicas share a user's count through Redis: each counts its calls in memory and adds
+// them to Redis every rate-limit-flush-ms, learning the others' counts as it does.
+TEST_F(GatewayAuthE2E, ReplicasShareTheRateLimitThroughRedis) {
+  Stack limited({.gateway_args = {"--rate-limit-user", "3", "--rate-limit-flush-ms", "20"}});
+  ASSERT_TRUE(limited.error().empty()) << limited.error();
+  auto replica = limited.AnotherGateway();
+  ASSERT_NE(replica, nullptr);
+  const auto token = limited.AdminToken();
+  auto list = [&](const std::shared_ptr<grpc::Channel>& channel) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::ListProjectsResponse r;
+    return v1::LabelingService::NewStub(channel)->ListProjects(&ctx, {}, &r);
+  };
+  const auto flushed = std::chrono::milliseconds(300);  // many flush intervals
+  for (int i = 0; i < 2; ++i) {
+    auto s = list(limited.channel());
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  std::this_thread::sleep_for(flushed);
+  auto third = list(replica->Channel());  // the replica has not counted any call yet
+  ASSERT_TRUE(third.ok()) << third.error_message();
+  std::this_thread::sleep_for(flushed);  // its flush sends 1 and learns 3
+  auto fourth = list(replica->Channel());
+  EXPECT_EQ(fourth.error_code(), StatusCode::RESOURCE_EXHAUSTED) << fourth.error_message();
 }
 
 }  // namespace

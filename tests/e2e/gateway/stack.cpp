@@ -78,14 +78,16 @@ Stack::Stack(StackOptions options) {
                                  : "127.0.0.1:" + std::to_string(testing::FreePort());
   };
   std::vector<std::string> args = {
-      "--http-port", std::to_string(http_port_), "--http-host", "127.0.0.1", "--jwt-secret",
-      kJwtSecret, "--bootstrap-admin-user", kAdmin, "--bootstrap-admin-password", kAdminPassword,
-      "--labeling-addr", addr("labeling"), "--ranking-addr", addr("ranking"), "--training-addr",
-      addr("training"), "--dl-manager-addr", addr("dl_manager"), "--internal-deadline-ms", "3000",
-      "--auth-cache-ms", "0", "--cors-origins", "https://ui.example",
+      "--http-host", "127.0.0.1", "--jwt-secret", kJwtSecret, "--bootstrap-admin-user", kAdmin,
+      "--bootstrap-admin-password", kAdminPassword, "--labeling-addr", addr("labeling"),
+      "--ranking-addr", addr("ranking"), "--training-addr", addr("training"), "--dl-manager-addr",
+      addr("dl_manager"), "--internal-deadline-ms", "3000", "--auth-cache-ms", "0",
+      "--cors-origins", "https://ui.example",
       // Stacks share the test Redis: keep their limits apart.
       "--redis-key-prefix", "test:" + db_->name() + ":"};
   args.insert(args.end(), options.gateway_args.begin(), options.gateway_args.end());
+  gateway_args_ = args;
+  args.insert(args.end(), {"--http-port", std::to_string(http_port_)});
   gateway_ =
       std::make_unique<testing::ServiceUnderTest>("labelloop-gateway", db_->url(), redis_, args);
   if (!gateway_->WaitServing(seconds(60))) {
@@ -95,6 +97,18 @@ Stack::Stack(StackOptions options) {
 }
 
 Stack::~Stack() = default;
+
+std::unique_ptr<testing::ServiceUnderTest> Stack::AnotherGateway() {
+  auto args = gateway_args_;
+  args.insert(args.end(), {"--http-port", std::to_string(testing::FreePort())});
+  auto replica =
+      std::make_unique<testing::ServiceUnderTest>("labelloop-gateway", db_->url(), redis_, args);
+  if (!replica->WaitServing(seconds(60))) {
+    ADD_FAILURE() << "second gateway did not start:\n" << replica->Log();
+    return nullptr;
+  }
+  return replica;
+}
 
 testing::ServiceUnderTest* Stack::service(const std::string& name) {
   auto it = services_.find(name);

@@ -54,6 +54,9 @@ class Stack {
   std::unique_ptr<v1::GatewayService::Stub> Gateway() const {
     return v1::GatewayService::NewStub(channel_);
   }
+  // A second gateway replica of this stack (same database, Redis and settings, its own
+  // ports), SERVING; nullptr (and a test failure) when it does not start.
+  std::unique_ptr<testing::ServiceUnderTest> AnotherGateway();
 
  private:
   std::string error_;
@@ -64,6 +67,7 @@ class Stack {
   std::unique_ptr<testing::ServiceUnderTest> gateway_;
   std::shared_ptr<grpc::Channel> channel_;
   int http_port_ = 0;
+  std::vector<std::string> gateway_args_;  // all but --http-port
   std::string admin_token_;
 };
 
