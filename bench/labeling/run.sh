@@ -67,15 +67,29 @@ end=$(date +%s.%N)
 echo "# labeling benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), PostgreSQL $(psql -tA "$URL/postgres" -c 'SHOW server_version'), fsync=$(psql -tA "$URL/postgres" -c 'SHOW fsync'), synchronous_commit=$(psql -tA "$URL/postgres" -c 'SHOW synchronous_commit')"
 echo "# workload: project of $ITEMS items (inserted in $(echo "$end - $start" | bc) s), $CLIENTS clients, ${SECONDS_PER_RUN} s per run, $RUNS runs, labeling pg-pool-size $POOL + claim-pool-size $CLAIM_POOL ${SERVICE_ARGS:-}, load generator: $CLIENTS annotators on their own connections driven by 2 threads, ranking not running (oldest-first fallback)"
+# PostgreSQL's own background work on the items table during each run (an autovacuum of
+# the 1M-row table takes seconds of one core and shows in the latencies).
+vacuum_counts() {
+    psql -tA "$URL/labelloop" -c "SELECT autovacuum_count || '/' || autoanalyze_count
+      FROM pg_stat_user_tables WHERE relid = 'labeling.items'::regclass"
+}
+during() {  # during BEFORE: what ran on labeling.items since the counts BEFORE
+    local after
+    after="$(vacuum_counts)"
+    echo "items autovacuum/autoanalyze during it: ${1%/*} -> ${after%/*} / ${1#*/} -> ${after#*/}$(
+        psql -tA "$URL/labelloop" -c "SELECT ', vacuum still running: ' || phase
+          FROM pg_stat_progress_vacuum WHERE relid = 'labeling.items'::regclass")"
+}
 cycles=()
 tps=()
 for run in $(seq 1 "$RUNS"); do
     t="$(pgbench -n -N -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" "$URL/pgbench" 2>/dev/null |
         awk '/^tps = / {print $3; exit}')"
     tps+=("$t")
+    before="$(vacuum_counts)"
     line="$("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" "$CLIENTS" "$SECONDS_PER_RUN" 3)"
     cycles+=("$(echo "$line" | sed -E 's/.*"cycles_per_s":([0-9.]+).*/\1/')")
-    echo "run $run: pgbench -N tps=$t  labeling $line  load $(cut -d" " -f1 /proc/loadavg)"
+    echo "run $run: pgbench -N tps=$t  labeling $line  load $(cut -d" " -f1 /proc/loadavg); $(during "$before")"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 mc="$(median "${cycles[@]}")"
@@ -85,7 +99,8 @@ mt="$(median "${tps[@]}")"
 # latency counts from when its cycle was due. (The closed-loop runs above saturate the
 # machine: there every latency is queueing, 64 clients / cycles per second.)
 goal_rate="$(echo "scale=1; 0.4 * $mt" | bc)"
-echo "paced at 0.4 x pgbench -N = $goal_rate cycles/s: $("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" "$CLIENTS" "$SECONDS_PER_RUN" 3 "$goal_rate")"
+before="$(vacuum_counts)"
+echo "paced at 0.4 x pgbench -N = $goal_rate cycles/s: $("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" "$CLIENTS" "$SECONDS_PER_RUN" 3 "$goal_rate"); $(during "$before")"
 echo "single annotator: $("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" 1 "$SECONDS_PER_RUN" 1)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "median: labeling cycles/s=$mc  pgbench -N tps=$mt  ratio=$(echo "scale=3; $mc / $mt" | bc)  (goal >= 0.4)"
