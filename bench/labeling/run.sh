@@ -61,22 +61,22 @@ start=$(date +%s.%N)
 psql -q "$URL/labelloop" -c "INSERT INTO labeling.items (project_id, external_id, row_payload, features)
   SELECT $PROJECT, 'row-' || g, jsonb_build_object('g', g),
          ARRAY[random(), random(), random(), random(), random(), random(), random(), random()]::real[]
-  FROM generate_series(1, $ITEMS) g" -c "VACUUM ANALYZE labeling.items"
+  FROM generate_series(1, $ITEMS) g" -c "VACUUM ANALYZE labeling.items" -c "CHECKPOINT"
 end=$(date +%s.%N)
 
 echo "# labeling benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), PostgreSQL $(psql -tA "$URL/postgres" -c 'SHOW server_version'), fsync=$(psql -tA "$URL/postgres" -c 'SHOW fsync'), synchronous_commit=$(psql -tA "$URL/postgres" -c 'SHOW synchronous_commit')"
 echo "# workload: project of $ITEMS items (inserted in $(echo "$end - $start" | bc) s), $CLIENTS clients, ${SECONDS_PER_RUN} s per run, $RUNS runs, labeling pg-pool-size $POOL + claim-pool-size $CLAIM_POOL ${SERVICE_ARGS:-}, load generator: $CLIENTS annotators on their own connections driven by 2 threads, ranking not running (oldest-first fallback)"
-# PostgreSQL's own background work on the items table during each run (an autovacuum of
-# the 1M-row table takes seconds of one core and shows in the latencies).
+# PostgreSQL's own background work during each run (an autovacuum of the 1M-row items
+# table takes seconds of one core; a checkpoint writes and syncs what the runs dirtied):
+# "autovacuum/autoanalyze of items/checkpoints" before and after.
 vacuum_counts() {
-    psql -tA "$URL/labelloop" -c "SELECT autovacuum_count || '/' || autoanalyze_count
+    psql -tA "$URL/labelloop" -c "SELECT autovacuum_count || '/' || autoanalyze_count || '/' ||
+      (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)
       FROM pg_stat_user_tables WHERE relid = 'labeling.items'::regclass"
 }
-during() {  # during BEFORE: what ran on labeling.items since the counts BEFORE
-    local after
-    after="$(vacuum_counts)"
-    echo "items autovacuum/autoanalyze during it: ${1%/*} -> ${after%/*} / ${1#*/} -> ${after#*/}$(
+during() {  # during BEFORE: what ran since the counts BEFORE
+    echo "PostgreSQL items autovacuum/autoanalyze/checkpoints: $1 -> $(vacuum_counts)$(
         psql -tA "$URL/labelloop" -c "SELECT ', vacuum still running: ' || phase
           FROM pg_stat_progress_vacuum WHERE relid = 'labeling.items'::regclass")"
 }
