@@ -33,6 +33,34 @@ struct ReplyDeleter {
 };
 using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
 
+Client::Reply ToReply(const redisReply& reply) {
+  Client::Reply out;
+  switch (reply.type) {
+    case REDIS_REPLY_ERROR:
+      out.str = std::string(reply.str, reply.len);
+      return out;
+    case REDIS_REPLY_NIL:
+      out.ok = true;
+      out.is_nil = true;
+      return out;
+    case REDIS_REPLY_INTEGER:
+      out.ok = true;
+      out.integer = reply.integer;
+      return out;
+    case REDIS_REPLY_ARRAY:
+      out.ok = true;
+      for (size_t i = 0; i < reply.elements; ++i) {
+        const redisReply* e = reply.element[i];
+        out.elements.emplace_back(e->str != nullptr ? std::string(e->str, e->len) : "");
+      }
+      return out;
+    default:
+      out.ok = true;
+      if (reply.str != nullptr) out.str = std::string(reply.str, reply.len);
+      return out;
+  }
+}
+
 }  // namespace
 
 Client::Client(Endpoint endpoint) : endpoint_(std::move(endpoint)) {}
@@ -66,31 +94,7 @@ Client::Reply Client::Command(const std::vector<std::string>& args) {
       ctx_ = nullptr;
       continue;
     }
-    Reply out;
-    switch (reply->type) {
-      case REDIS_REPLY_ERROR:
-        out.str = std::string(reply->str, reply->len);
-        return out;
-      case REDIS_REPLY_NIL:
-        out.ok = true;
-        out.is_nil = true;
-        return out;
-      case REDIS_REPLY_INTEGER:
-        out.ok = true;
-        out.integer = reply->integer;
-        return out;
-      case REDIS_REPLY_ARRAY:
-        out.ok = true;
-        for (size_t i = 0; i < reply->elements; ++i) {
-          const redisReply* e = reply->element[i];
-          out.elements.emplace_back(e->str != nullptr ? std::string(e->str, e->len) : "");
-        }
-        return out;
-      default:
-        out.ok = true;
-        if (reply->str != nullptr) out.str = std::string(reply->str, reply->len);
-        return out;
-    }
+    return ToReply(*reply);
   }
   return {};
 }
@@ -99,6 +103,35 @@ std::optional<long long> Client::Publish(const std::string& channel, const std::
   Reply r = Command({"PUBLISH", channel, message});
   if (!r.ok) return std::nullopt;
   return r.integer;
+}
+
+std::vector<Client::Reply> Client::Pipeline(const std::vector<std::vector<std::string>>& commands) {
+  std::vector<Reply> out(commands.size());
+  if (commands.empty()) return out;
+  std::lock_guard lock(mu_);
+  if (!EnsureConnected()) return out;
+  for (const auto& args : commands) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
+  }
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK) {
+      // Broken connection: the rest stay !ok; reopened on the next call. Not re-sent,
+      // since the commands may have run.
+      redisFree(ctx_);
+      ctx_ = nullptr;
+      break;
+    }
+    ReplyPtr reply(static_cast<redisReply*>(raw));
+    out[i] = ToReply(*reply);
+  }
+  return out;
 }
 
 bool Client::PublishAll(const std::vector<std::pair<std::string, std::string>>& messages) {

@@ -50,6 +50,10 @@ class Client {
     std::vector<std::string> elements;
   };
   Reply Command(const std::vector<std::string>& args);
+  // The commands pipelined: one write and one read for all; a reply per command, in
+  // order. After a broken connection the rest are !ok and nothing is re-sent (they may
+  // have run).
+  std::vector<Reply> Pipeline(const std::vector<std::vector<std::string>>& commands);
 
  private:
   bool EnsureConnected();

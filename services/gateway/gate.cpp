@@ -148,7 +148,7 @@ grpc::Status Gate::Authenticate(const Credentials& credentials, Principal* princ
 
 std::optional<grpc::Status> Gate::AuthenticateImpl(const Credentials& credentials,
                                                    Principal* principal, int64_t* retry_after,
-                                                   bool cached_only) {
+                                                   bool cached_only, bool* counted) {
   AuthResult a;
   try {
     if (cached_only) {
@@ -178,6 +178,7 @@ std::optional<grpc::Status> Gate::AuthenticateImpl(const Credentials& credential
   }
   *principal = *a.principal;
   auto d = limiter_.Hit(principal->RateKey(), limit, options_.rate_window_seconds);
+  if (d.allowed && counted != nullptr) *counted = true;
   if (!d.allowed) {
     *retry_after = d.retry_after_seconds;
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -200,19 +201,23 @@ std::optional<grpc::Status> Gate::AdmitCached(const Route& route, const Credenti
   // Works on copies, so that a nullopt leaves the request and admission untouched.
   std::string bytes = *request;
   Admission a = *admission;
-  auto status = AdmitImpl(route, credentials, &bytes, &a, retry_after, true);
+  bool counted = false;
+  auto status = AdmitImpl(route, credentials, &bytes, &a, retry_after, true, &counted);
   if (status) {
     *request = std::move(bytes);
     *admission = std::move(a);
+  } else if (counted) {
+    // Admit will count the call again.
+    limiter_.Refund(a.principal.RateKey(), options_.rate_window_seconds);
   }
   return status;
 }
 
 std::optional<grpc::Status> Gate::AdmitImpl(const Route& route, const Credentials& credentials,
                                             std::string* request, Admission* admission,
-                                            int64_t* retry_after, bool cached_only) {
+                                            int64_t* retry_after, bool cached_only, bool* counted) {
   auto authenticated =
-      AuthenticateImpl(credentials, &admission->principal, retry_after, cached_only);
+      AuthenticateImpl(credentials, &admission->principal, retry_after, cached_only, counted);
   if (!authenticated || !authenticated->ok()) return authenticated;
   auto msg = NewMessage(route.method->input_type());
   if (!msg->ParseFromString(*request)) {

@@ -106,12 +106,15 @@ class Gate {
   Authenticator& authn() { return authn_; }
 
  private:
-  // cached_only: nullopt instead of any I/O (database, Redis, backend).
+  // cached_only: nullopt instead of any I/O (database, Redis, backend). *counted: the
+  // call was counted against the caller's rate limit.
   std::optional<grpc::Status> AuthenticateImpl(const Credentials& credentials, Principal* principal,
-                                               int64_t* retry_after, bool cached_only);
+                                               int64_t* retry_after, bool cached_only,
+                                               bool* counted = nullptr);
   std::optional<grpc::Status> AdmitImpl(const Route& route, const Credentials& credentials,
                                         std::string* request, Admission* admission,
-                                        int64_t* retry_after, bool cached_only);
+                                        int64_t* retry_after, bool cached_only,
+                                        bool* counted = nullptr);
   std::optional<grpc::Status> ResolveProject(const Route& route,
                                              const google::protobuf::Message& request,
                                              const Admission& admission, int64_t* project_id,

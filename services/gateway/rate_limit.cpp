@@ -79,14 +79,16 @@ RateDecision BatchedRateLimiter::Hit(const std::string& bucket, int64_t limit,
   return d;
 }
 
+void BatchedRateLimiter::Refund(const std::string& bucket, int64_t window_seconds) {
+  if (window_seconds <= 0) return;
+  std::lock_guard lock(mu_);
+  auto it = buckets_.find(StoreKey(bucket, now_() / window_seconds));
+  if (it != buckets_.end() && it->second.pending > 0) --it->second.pending;
+}
+
 void BatchedRateLimiter::Flush() {
   std::lock_guard flushing(flush_mu_);
-  struct Send {
-    std::string key;
-    int64_t n;
-    int64_t ttl;
-  };
-  std::vector<Send> sends;
+  std::vector<WindowCounter::Add> sends;
   {
     std::lock_guard lock(mu_);
     const int64_t now = now_();
@@ -104,9 +106,12 @@ void BatchedRateLimiter::Flush() {
       }
     }
   }
-  for (const auto& s : sends) {
-    const auto total = counter_.IncrementBy(s.key, s.n, s.ttl);
-    std::lock_guard lock(mu_);
+  if (sends.empty()) return;
+  const auto totals = counter_.IncrementAll(sends);
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < sends.size(); ++i) {
+    const auto& s = sends[i];
+    const auto& total = totals[i];
     auto it = buckets_.find(s.key);
     if (it == buckets_.end()) continue;
     Bucket& b = it->second;

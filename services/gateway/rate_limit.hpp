@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace labelloop::gateway {
 
@@ -19,9 +20,21 @@ namespace labelloop::gateway {
 // call; returns the new value, or nullopt when the store cannot be reached.
 class WindowCounter {
  public:
+  struct Add {
+    std::string key;
+    int64_t n;
+    int64_t ttl_seconds;
+  };
   virtual ~WindowCounter() = default;
   virtual std::optional<int64_t> IncrementBy(const std::string& key, int64_t n,
                                              int64_t ttl_seconds) = 0;
+  // IncrementBy for each, in order (a store may send them in one round trip).
+  virtual std::vector<std::optional<int64_t>> IncrementAll(const std::vector<Add>& adds) {
+    std::vector<std::optional<int64_t>> out;
+    out.reserve(adds.size());
+    for (const auto& a : adds) out.push_back(IncrementBy(a.key, a.n, a.ttl_seconds));
+    return out;
+  }
 };
 
 struct RateDecision {
@@ -39,6 +52,9 @@ class RateLimiter {
   virtual RateDecision Hit(const std::string& bucket, int64_t limit, int64_t window_seconds) = 0;
   // Whether Hit waits on the counter store (a caller on a polling thread hands it off).
   virtual bool Waits() const = 0;
+  // Takes back one call that Hit let through in the current window and that will be
+  // counted again (where that is possible before it reached the store).
+  virtual void Refund(const std::string& /*bucket*/, int64_t /*window_seconds*/) {}
 };
 
 // One store round trip per call: exact across gateway replicas. For what must be strict
@@ -56,8 +72,8 @@ class StoreRateLimiter final : public RateLimiter {
 };
 
 // Counts calls in memory and adds them to the store every `flush_every` (one INCRBY per
-// active bucket), so a call never waits on the store. A replica decides on the shared
-// count it last learned plus its own calls since: exact on one replica (also while the
+// active bucket, all in one round trip), so a call never waits on the store. A replica decides on
+// the shared count it last learned plus its own calls since: exact on one replica (also while the
 // store is down); with several, each may let through what the others counted in the
 // last flush interval before it learns of them.
 class BatchedRateLimiter final : public RateLimiter {
@@ -71,6 +87,7 @@ class BatchedRateLimiter final : public RateLimiter {
 
   RateDecision Hit(const std::string& bucket, int64_t limit, int64_t window_seconds) override;
   bool Waits() const override { return false; }
+  void Refund(const std::string& bucket, int64_t window_seconds) override;
   // Adds the calls counted since the last flush to the store and learns the shared
   // counts; forgets buckets of windows that are over.
   void Flush();

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace labelloop::gateway {
 namespace {
 
@@ -33,6 +35,31 @@ std::optional<int64_t> RedisWindowCounter::IncrementBy(const std::string& key, i
     return std::nullopt;
   }
   return r.integer;
+}
+
+std::vector<std::optional<int64_t>> RedisWindowCounter::IncrementAll(const std::vector<Add>& adds) {
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(adds.size());
+  for (const auto& a : adds) {
+    commands.push_back({"EVAL", kIncrScript, "1", key_prefix_ + a.key,
+                        std::to_string(a.ttl_seconds), std::to_string(a.n)});
+  }
+  auto& client = *clients_[next_.fetch_add(1) % clients_.size()];
+  const auto replies = client.Pipeline(commands);
+  std::vector<std::optional<int64_t>> out;
+  out.reserve(adds.size());
+  for (const auto& r : replies) {
+    if (r.ok && !r.is_nil) {
+      out.emplace_back(r.integer);
+    } else {
+      out.emplace_back(std::nullopt);
+    }
+  }
+  if (std::find(out.begin(), out.end(), std::nullopt) != out.end() &&
+      failures_.fetch_add(1) % 100 == 0) {
+    spdlog::warn("rate limiting: Redis unreachable, counting in this replica only");
+  }
+  return out;
 }
 
 }  // namespace labelloop::gateway

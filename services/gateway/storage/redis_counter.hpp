@@ -18,6 +18,7 @@ class RedisWindowCounter final : public WindowCounter {
   RedisWindowCounter(const redis::Endpoint& endpoint, int connections, std::string key_prefix);
   std::optional<int64_t> IncrementBy(const std::string& key, int64_t n,
                                      int64_t ttl_seconds) override;
+  std::vector<std::optional<int64_t>> IncrementAll(const std::vector<Add>& adds) override;
 
  private:
   std::vector<std::unique_ptr<redis::Client>> clients_;

@@ -114,6 +114,21 @@ TEST(BatchedRateLimit, ReplicasLearnEachOthersCountsAtTheirNextFlush) {
   EXPECT_EQ(c.counts.begin()->second, 7);
 }
 
+TEST(BatchedRateLimit, ARefundedCallIsNotCounted) {
+  MapCounter c;
+  BatchedRateLimiter rl(
+      c, [] { return int64_t{0}; }, std::chrono::milliseconds(0));
+  EXPECT_TRUE(rl.Hit("k", 2, 60).allowed);
+  rl.Refund("k", 60);  // e.g. admitted again on the slow path, which counts it
+  EXPECT_TRUE(rl.Hit("k", 2, 60).allowed);
+  EXPECT_TRUE(rl.Hit("k", 2, 60).allowed);
+  EXPECT_FALSE(rl.Hit("k", 2, 60).allowed);
+  rl.Flush();
+  EXPECT_EQ(c.counts.begin()->second, 2);
+  rl.Refund("k", 60);  // already in the store: nothing to take back
+  EXPECT_FALSE(rl.Hit("k", 2, 60).allowed);
+}
+
 TEST(BatchedRateLimit, StoreDownStillCountsThisReplicasCalls) {
   MapCounter c;
   c.down = true;
