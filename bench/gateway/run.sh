@@ -7,6 +7,10 @@
 # gateway_bench options: --clients N, --seconds S, --runs R, --paced-fraction F (paced
 # latency runs at F × the direct closed-loop throughput; 0 = none), --targets
 # direct,grpc,http, --works read,cycle.
+#
+# The gateway runs as deployed: rate limits on (every call is counted), with limits the
+# benchmark never reaches. GATEWAY_ARGS adds or overrides gateway flags (e.g.
+# "--rate-limit-user 0 --rate-limit-api-key 0" to leave counting out).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${1:-$ROOT/build}"
@@ -43,7 +47,8 @@ ll_wait_serving "127.0.0.1:$LAB_PORT" labeling 60 || { cat "$TMP/labeling.log"; 
 "$BIN/labelloop-gateway" --grpc-port "$GW_PORT" --http-port "$HTTP_PORT" --metrics-port 0 \
     --labeling-addr "127.0.0.1:$LAB_PORT" --jwt-secret "bench-secret-0123456789abcdefghijkl" \
     --bootstrap-admin-user root --bootstrap-admin-password root-password \
-    --rate-limit-user 0 --rate-limit-api-key 0 --pg-pool-size 8 >"$TMP/gateway.log" 2>&1 &
+    --rate-limit-user 100000000 --rate-limit-api-key 100000000 --pg-pool-size 8 \
+    ${GATEWAY_ARGS:-} >"$TMP/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS+=($!)
 ll_wait_serving "127.0.0.1:$GW_PORT" gateway 60 || { cat "$TMP/gateway.log"; exit 1; }
