@@ -105,12 +105,39 @@ TEST(RedisBus, PublishAllDeliversEveryMessageInOrder) {
   EXPECT_EQ(pub.Publish("b", "after"), 1);
 }
 
+TEST(RedisBus, PipelineAnswersEachCommandInOrder) {
+  testing::TempRedis server;
+  redis::Client client({.host = "127.0.0.1", .port = server.port()});
+  ASSERT_TRUE(testing::WaitFor([&] { return client.Ping(); }, std::chrono::seconds(5)));
+  const auto replies = client.Pipeline({{"INCRBY", "k", "3"},
+                                        {"INCRBY", "k", "4"},
+                                        {"HGET", "k", "f"},  // wrong type: an error reply
+                                        {"GET", "missing"},
+                                        {"INCRBY", "k", "1"}});
+  ASSERT_EQ(replies.size(), 5u);
+  EXPECT_TRUE(replies[0].ok);
+  EXPECT_EQ(replies[0].integer, 3);
+  EXPECT_EQ(replies[1].integer, 7);
+  EXPECT_FALSE(replies[2].ok);
+  EXPECT_NE(replies[2].str.find("WRONGTYPE"), std::string::npos) << replies[2].str;
+  EXPECT_TRUE(replies[3].ok);
+  EXPECT_TRUE(replies[3].is_nil);
+  EXPECT_EQ(replies[4].integer, 8);
+  EXPECT_TRUE(client.Pipeline({}).empty());
+  // The connection is still in step: an ordinary command after the batch.
+  EXPECT_EQ(client.Command({"GET", "k"}).str, "8");
+}
+
 TEST(RedisBus, ClientReportsUnreachableRedisWithoutThrowing) {
   redis::Client client(
       {.host = "127.0.0.1", .port = testing::FreePort(), .connect_timeout_ms = 200});
   EXPECT_FALSE(client.Ping());
   EXPECT_FALSE(client.Publish("x", "y").has_value());
   EXPECT_FALSE(client.PublishAll({{"x", "y"}, {"x", "z"}}));
+  const auto replies = client.Pipeline({{"INCRBY", "k", "1"}, {"INCRBY", "k", "2"}});
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_FALSE(replies[0].ok);
+  EXPECT_FALSE(replies[1].ok);
 }
 
 TEST(RedisBus, SharedTestRedisAnswers) {
