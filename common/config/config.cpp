@@ -90,8 +90,8 @@ DotEnvResult ParseDotEnv(const std::string& text, const std::string& file_name) 
     if (t.rfind("export ", 0) == 0) t = Trim(t.substr(7));
     auto eq = t.find('=');
     if (eq == std::string::npos || eq == 0) {
-      result.error = file_name + " line " + std::to_string(line_no) +
-                     ": expected KEY=VALUE, got '" + t + "'";
+      result.error =
+          file_name + " line " + std::to_string(line_no) + ": expected KEY=VALUE, got '" + t + "'";
       return result;
     }
     std::string key = Trim(t.substr(0, eq));
@@ -126,8 +126,7 @@ Setting Make(const std::string& name, Kind kind, const std::string& def, const s
 }
 }  // namespace
 
-void Settings::AddString(const std::string& name, const std::string& def,
-                         const std::string& help) {
+void Settings::AddString(const std::string& name, const std::string& def, const std::string& help) {
   Add(Make(name, Kind::kString, def, help));
 }
 
@@ -137,8 +136,7 @@ void Settings::AddRequiredString(const std::string& name, const std::string& hel
   Add(std::move(s));
 }
 
-void Settings::AddSecret(const std::string& name, const std::string& def,
-                         const std::string& help) {
+void Settings::AddSecret(const std::string& name, const std::string& def, const std::string& help) {
   Setting s = Make(name, Kind::kString, def, help);
   s.secret = true;
   Add(std::move(s));
@@ -151,8 +149,8 @@ void Settings::AddChoice(const std::string& name, const std::string& def,
   Add(std::move(s));
 }
 
-void Settings::AddInt(const std::string& name, int64_t def, const std::string& help,
-                      int64_t min, int64_t max) {
+void Settings::AddInt(const std::string& name, int64_t def, const std::string& help, int64_t min,
+                      int64_t max) {
   Setting s = Make(name, Kind::kInt, std::to_string(def), help);
   s.min_int = min;
   s.max_int = max;

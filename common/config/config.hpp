@@ -46,8 +46,8 @@ struct Setting {
 };
 
 struct LoadResult {
-  std::string error;         // empty when loading succeeded
-  bool help_shown = false;   // --help was given: the caller prints Help() and exits 0
+  std::string error;        // empty when loading succeeded
+  bool help_shown = false;  // --help was given: the caller prints Help() and exits 0
   bool ok() const { return error.empty(); }
 };
 
@@ -59,8 +59,8 @@ class Settings {
   void AddString(const std::string& name, const std::string& def, const std::string& help);
   void AddRequiredString(const std::string& name, const std::string& help);
   void AddSecret(const std::string& name, const std::string& def, const std::string& help);
-  void AddChoice(const std::string& name, const std::string& def,
-                 std::vector<std::string> choices, const std::string& help);
+  void AddChoice(const std::string& name, const std::string& def, std::vector<std::string> choices,
+                 const std::string& help);
   void AddInt(const std::string& name, int64_t def, const std::string& help,
               int64_t min = INT64_MIN, int64_t max = INT64_MAX);
   void AddBool(const std::string& name, bool def, const std::string& help);

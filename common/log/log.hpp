@@ -2,10 +2,10 @@
 // service name plus the current request id (when there is one) on every line.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 namespace labelloop::log {
 

@@ -67,8 +67,8 @@ Histogram::Histogram(std::vector<double> bounds)
 }
 
 void Histogram::Observe(double v) {
-  auto idx = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
-                                 bounds_.begin());
+  auto idx =
+      static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   std::lock_guard lock(mu_);
   ++buckets_[idx];
   sum_ += v;
@@ -93,8 +93,7 @@ std::vector<double> LatencyBuckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
-Registry::Family& Registry::FamilyFor(const std::string& name, Type type,
-                                      const std::string& help) {
+Registry::Family& Registry::FamilyFor(const std::string& name, Type type, const std::string& help) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.type = type;
@@ -113,8 +112,7 @@ Counter& Registry::GetCounter(const std::string& name, const std::string& help,
   return *slot;
 }
 
-Gauge& Registry::GetGauge(const std::string& name, const std::string& help,
-                          const Labels& labels) {
+Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& slot = FamilyFor(name, Type::kGauge, help).gauges[labels];
   if (!slot) slot = std::make_unique<Gauge>();

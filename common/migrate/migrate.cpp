@@ -28,8 +28,7 @@ Result Apply(pg::Pool& pool, const std::string& schema, const std::vector<Migrat
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   for (size_t i = 1; i < sorted.size(); ++i) {
     if (sorted[i].version == sorted[i - 1].version) {
-      throw std::runtime_error("two migrations share version " +
-                               std::to_string(sorted[i].version));
+      throw std::runtime_error("two migrations share version " + std::to_string(sorted[i].version));
     }
   }
   return pool.Run([&](pqxx::connection& conn) {
@@ -69,12 +68,13 @@ Result Apply(pg::Pool& pool, const std::string& schema, const std::vector<Migrat
 int CurrentVersion(pg::Pool& pool, const std::string& schema) {
   return pool.Run([&](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
-    auto exists = tx.exec_params("SELECT to_regclass($1) IS NOT NULL",
-                                 schema + ".schema_migrations")[0][0]
-                      .as<bool>();
+    auto exists =
+        tx.exec_params("SELECT to_regclass($1) IS NOT NULL", schema + ".schema_migrations")[0][0]
+            .as<bool>();
     if (!exists) return 0;
-    return tx.exec("SELECT coalesce(max(version), 0) FROM " + tx.quote_name(schema) +
-                   ".schema_migrations")[0][0]
+    return tx
+        .exec("SELECT coalesce(max(version), 0) FROM " + tx.quote_name(schema) +
+              ".schema_migrations")[0][0]
         .as<int>();
   });
 }

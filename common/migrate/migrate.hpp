@@ -17,8 +17,8 @@ struct Migration {
 };
 
 struct Result {
-  int schema_version = 0;   // highest version now applied
-  int applied_now = 0;      // how many this call applied
+  int schema_version = 0;  // highest version now applied
+  int applied_now = 0;     // how many this call applied
 };
 
 // Applies the migrations not yet recorded. Each script runs with search_path set to

@@ -12,13 +12,12 @@
 //   });
 #pragma once
 
-#include <pqxx/pqxx>
-
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 #include <utility>

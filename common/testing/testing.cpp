@@ -1,22 +1,21 @@
 #include "common/testing/testing.hpp"
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <atomic>
-#include <fstream>
-#include <sstream>
 #include <cstdlib>
 #include <filesystem>
-#include <pqxx/pqxx>
+#include <fstream>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <random>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -157,8 +156,8 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
 }
 
 TempRedis::TempRedis() : port_(FreePort()) {
-  dir_ = std::filesystem::temp_directory_path() / ("llredis_" + std::to_string(getpid()) + "_" +
-                                                   std::to_string(port_));
+  dir_ = std::filesystem::temp_directory_path() /
+         ("llredis_" + std::to_string(getpid()) + "_" + std::to_string(port_));
   std::filesystem::create_directories(dir_);
   Start();
 }
@@ -177,8 +176,7 @@ void TempRedis::Start() {
       std::map<std::string, std::string>{}, dir_ + "/redis.log");
   const std::string ping = "redis-cli -p " + std::to_string(port_) + " ping >/dev/null 2>&1";
   if (!WaitFor([&] { return Shell(ping) == 0; }, std::chrono::seconds(10))) {
-    throw std::runtime_error("private redis-server did not start on port " +
-                             std::to_string(port_));
+    throw std::runtime_error("private redis-server did not start on port " + std::to_string(port_));
   }
 }
 
@@ -192,14 +190,13 @@ void TempRedis::Stop() {
 
 TempPostgres::TempPostgres() : port_(FreePort()) {
   // pg-instance puts run/ and log/ beside the data folder, so give it a parent of its own.
-  root_ = std::filesystem::temp_directory_path() / ("llpg_" + std::to_string(getpid()) + "_" +
-                                                    std::to_string(port_));
+  root_ = std::filesystem::temp_directory_path() /
+          ("llpg_" + std::to_string(getpid()) + "_" + std::to_string(port_));
   std::filesystem::create_directories(root_);
-  std::filesystem::permissions(root_, std::filesystem::perms::owner_all |
-                                          std::filesystem::perms::group_read |
-                                          std::filesystem::perms::group_exec |
-                                          std::filesystem::perms::others_read |
-                                          std::filesystem::perms::others_exec);
+  std::filesystem::permissions(
+      root_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                 std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                 std::filesystem::perms::others_exec);
   dir_ = root_ + "/pg";
   Start();
 }
@@ -215,8 +212,8 @@ std::string TempPostgres::url(const std::string& db) const {
 }
 
 void TempPostgres::Start() {
-  std::string cmd = SourceDir() + "/tests/lib/pg-instance start " + dir_ + " " +
-                    std::to_string(port_);
+  std::string cmd =
+      SourceDir() + "/tests/lib/pg-instance start " + dir_ + " " + std::to_string(port_);
   if (Shell(cmd) != 0) throw std::runtime_error("could not start private PostgreSQL: " + cmd);
 }
 
@@ -225,8 +222,8 @@ void TempPostgres::Stop() {
 }
 
 void TempPostgres::Restart() {
-  std::string cmd = SourceDir() + "/tests/lib/pg-instance restart " + dir_ + " " +
-                    std::to_string(port_);
+  std::string cmd =
+      SourceDir() + "/tests/lib/pg-instance restart " + dir_ + " " + std::to_string(port_);
   if (Shell(cmd) != 0) throw std::runtime_error("could not restart private PostgreSQL");
 }
 
@@ -258,9 +255,10 @@ ServiceUnderTest::ServiceUnderTest(const std::string& binary, const std::string&
   static std::atomic<int> counter{0};
   log_path_ = ::testing::TempDir() + "/" + binary + "_" + std::to_string(getpid()) + "_" +
               std::to_string(counter++) + ".log";
-  args_ = {"--grpc-port", std::to_string(grpc_port_), "--metrics-port",
-           std::to_string(metrics_port_), "--grpc-host", "127.0.0.1", "--metrics-host",
-           "127.0.0.1"};
+  args_ = {"--grpc-port",    std::to_string(grpc_port_),
+           "--metrics-port", std::to_string(metrics_port_),
+           "--grpc-host",    "127.0.0.1",
+           "--metrics-host", "127.0.0.1"};
   if (binary == "labelloop-gateway") {
     args_.insert(args_.end(), {"--http-port", std::to_string(FreePort())});
   }

@@ -6,6 +6,7 @@
 // outside tests/run says why rather than failing obscurely.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -15,8 +16,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 namespace labelloop::testing {
 

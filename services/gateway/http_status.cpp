@@ -10,14 +10,14 @@ int HttpStatusFor(int grpc_code) {
       return 200;
     case 1:  // CANCELLED
       return 499;
-    case 3:  // INVALID_ARGUMENT
+    case 3:   // INVALID_ARGUMENT
     case 11:  // OUT_OF_RANGE
       return 400;
     case 4:  // DEADLINE_EXCEEDED
       return 504;
     case 5:  // NOT_FOUND
       return 404;
-    case 6:  // ALREADY_EXISTS
+    case 6:   // ALREADY_EXISTS
     case 10:  // ABORTED
       return 409;
     case 7:  // PERMISSION_DENIED
@@ -38,12 +38,23 @@ int HttpStatusFor(int grpc_code) {
 }
 
 std::string GrpcCodeName(int grpc_code) {
-  static constexpr const char* kNames[] = {
-      "OK",      "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",  "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",   "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   if (grpc_code < 0 || grpc_code > 16) return "UNKNOWN";
   return kNames[grpc_code];
 }

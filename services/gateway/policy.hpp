@@ -61,7 +61,13 @@ const std::vector<MethodPolicy>& PublicMethods();
 // The role the caller holds within a project: admin (global), or their membership role.
 std::optional<Role> ProjectRole(const Principal& caller, std::optional<Role> membership);
 
-enum class DecisionCode { kAllow, kUnauthenticated, kPermissionDenied, kNotFound, kInvalidArgument };
+enum class DecisionCode {
+  kAllow,
+  kUnauthenticated,
+  kPermissionDenied,
+  kNotFound,
+  kInvalidArgument
+};
 
 struct Decision {
   DecisionCode code = DecisionCode::kAllow;

@@ -31,7 +31,9 @@ bool IsInt(const pb::FieldDescriptor* f) {
 void Collect(const pb::Message& m, int depth, std::vector<std::pair<std::string, int64_t>>* out) {
   if (depth > 6) return;
   static const std::vector<std::pair<std::string, std::string>> kIdOfType = {
-      {"Item", "item_id"}, {"TrainingJob", "job_id"}, {"ModelInfo", "model_id"},
+      {"Item", "item_id"},
+      {"TrainingJob", "job_id"},
+      {"ModelInfo", "model_id"},
       {"Download", "download_id"}};
   const auto* d = m.GetDescriptor();
   const auto* r = m.GetReflection();
@@ -46,8 +48,8 @@ void Collect(const pb::Message& m, int depth, std::vector<std::pair<std::string,
   }
   for (int i = 0; i < d->field_count(); ++i) {
     const auto* f = d->field(i);
-    if (IsInt(f) && (f->name() == "item_id" || f->name() == "job_id" ||
-                     f->name() == "model_id" || f->name() == "download_id")) {
+    if (IsInt(f) && (f->name() == "item_id" || f->name() == "job_id" || f->name() == "model_id" ||
+                     f->name() == "download_id")) {
       auto v = IntOf(m, f);
       if (v && *v > 0) out->emplace_back(f->name(), *v);
     } else if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE && !f->is_map()) {

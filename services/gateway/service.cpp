@@ -146,9 +146,9 @@ Status GatewayServiceImpl::Login(grpc::ServerContext* context, const v1::LoginRe
     if (!d.allowed) {
       context->AddTrailingMetadata("retry-after", std::to_string(d.retry_after_seconds));
       spdlog::warn("login attempts for '{}' exceeded the limit", request->username());
-      return {StatusCode::RESOURCE_EXHAUSTED,
-              "too many login attempts for '" + request->username() + "'; retry after " +
-                  std::to_string(d.retry_after_seconds) + " s"};
+      return {StatusCode::RESOURCE_EXHAUSTED, "too many login attempts for '" +
+                                                  request->username() + "'; retry after " +
+                                                  std::to_string(d.retry_after_seconds) + " s"};
     }
     auto user = store_.FindUserByName(request->username());
     const bool ok = user ? VerifyPassword(user->password_hash, request->password())
@@ -163,8 +163,8 @@ Status GatewayServiceImpl::Login(grpc::ServerContext* context, const v1::LoginRe
   });
 }
 
-Status GatewayServiceImpl::Refresh(grpc::ServerContext* context,
-                                   const v1::RefreshRequest* request, v1::LoginResponse* reply) {
+Status GatewayServiceImpl::Refresh(grpc::ServerContext* context, const v1::RefreshRequest* request,
+                                   v1::LoginResponse* reply) {
   grpc_server::RequestScope scope(context);
   return Guard("Refresh", [&]() -> Status {
     if (request->refresh_token().empty()) {
@@ -179,9 +179,10 @@ Status GatewayServiceImpl::Refresh(grpc::ServerContext* context,
       case RefreshOutcome::kExpired:
         return {StatusCode::UNAUTHENTICATED, "refresh token has expired; log in again"};
       case RefreshOutcome::kReused:
-        spdlog::warn("a spent refresh token of user {} was presented again; all its sessions "
-                     "are ended",
-                     user_id);
+        spdlog::warn(
+            "a spent refresh token of user {} was presented again; all its sessions "
+            "are ended",
+            user_id);
         return {StatusCode::UNAUTHENTICATED,
                 "refresh token was already used; every session of this user is ended, log in "
                 "again"};
@@ -347,8 +348,8 @@ Status GatewayServiceImpl::RevokeApiKey(grpc::ServerContext* context,
     if (!s.ok()) return s;
     auto key = store_.GetApiKey(request->api_key_id());
     if (!key || (key->user_id != caller.user_id && caller.role != Role::kAdmin)) {
-      return {StatusCode::NOT_FOUND, "API key " + std::to_string(request->api_key_id()) +
-                                         " not found"};
+      return {StatusCode::NOT_FOUND,
+              "API key " + std::to_string(request->api_key_id()) + " not found"};
     }
     store_.RevokeApiKey(key->id);
     gate_.authn().ForgetAllApiKeys();
@@ -458,14 +459,13 @@ Status GatewayServiceImpl::WatchProject(grpc::ServerContext* context,
     out.set_project_id(ev.project_id);
     out.set_json(ev.json);
     out.mutable_received_at()->set_seconds(ev.received_at_ms / 1000);
-    out.mutable_received_at()->set_nanos(static_cast<int32_t>(ev.received_at_ms % 1000) *
-                                         1000000);
+    out.mutable_received_at()->set_nanos(static_cast<int32_t>(ev.received_at_ms % 1000) * 1000000);
     if (!writer->Write(out)) break;
   }
   hub_.Unwatch(watcher);
-  return context->IsCancelled() ? Status(StatusCode::CANCELLED, "watch cancelled")
-                                : Status(StatusCode::UNAVAILABLE,
-                                         "the gateway is shutting down; watch again");
+  return context->IsCancelled()
+             ? Status(StatusCode::CANCELLED, "watch cancelled")
+             : Status(StatusCode::UNAVAILABLE, "the gateway is shutting down; watch again");
 }
 
 }  // namespace labelloop::gateway

@@ -16,7 +16,7 @@ namespace labelloop::gateway {
 struct AuthSettings {
   int64_t access_ttl_seconds = 900;
   int64_t refresh_ttl_seconds = 30 * 86400;
-  int64_t login_attempts = 10;        // per username + client address and window
+  int64_t login_attempts = 10;  // per username + client address and window
   int64_t login_window_seconds = 300;
   // The HTTP layer calls this service over loopback and passes the real client address
   // in x-labelloop-client-ip together with this per-process secret.
@@ -44,8 +44,7 @@ class GatewayServiceImpl final : public v1::GatewayService::Service {
   grpc::Status ListUsers(grpc::ServerContext* context, const v1::ListUsersRequest* request,
                          v1::ListUsersResponse* reply) override;
   grpc::Status SetUserDisabled(grpc::ServerContext* context,
-                               const v1::SetUserDisabledRequest* request,
-                               v1::User* reply) override;
+                               const v1::SetUserDisabledRequest* request, v1::User* reply) override;
   grpc::Status CreateApiKey(grpc::ServerContext* context, const v1::CreateApiKeyRequest* request,
                             v1::CreateApiKeyResponse* reply) override;
   grpc::Status ListApiKeys(grpc::ServerContext* context, const v1::ListApiKeysRequest* request,
@@ -58,8 +57,7 @@ class GatewayServiceImpl final : public v1::GatewayService::Service {
                             v1::RemoveMemberResponse* reply) override;
   grpc::Status ListMembers(grpc::ServerContext* context, const v1::ListMembersRequest* request,
                            v1::ListMembersResponse* reply) override;
-  grpc::Status WatchProject(grpc::ServerContext* context,
-                            const v1::WatchProjectRequest* request,
+  grpc::Status WatchProject(grpc::ServerContext* context, const v1::WatchProjectRequest* request,
                             grpc::ServerWriter<v1::ProjectEvent>* writer) override;
 
  private:

@@ -3,10 +3,9 @@
 #include <jwt.h>
 #include <sodium.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace labelloop::gateway {
@@ -84,8 +83,8 @@ VerifyResult TokenSigner::Verify(std::string_view token, int64_t now) const {
         header.resize(len);
         const auto j = nlohmann::json::parse(header, nullptr, false);
         if (j.is_object() && j.contains("alg") && j["alg"].is_string()) {
-          result.error = j["alg"] == "HS256" ? TokenError::kBadSignature
-                                             : TokenError::kWrongAlgorithm;
+          result.error =
+              j["alg"] == "HS256" ? TokenError::kBadSignature : TokenError::kWrongAlgorithm;
         }
       }
     }
@@ -126,8 +125,7 @@ std::string RandomToken(size_t bytes) {
   InitSodium();
   std::string buf(bytes, '\0');
   randombytes_buf(buf.data(), buf.size());
-  std::string out(sodium_base64_ENCODED_LEN(bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
-                  '\0');
+  std::string out(sodium_base64_ENCODED_LEN(bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
   sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(buf.data()),
                     buf.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   out.resize(out.find('\0'));
@@ -137,8 +135,7 @@ std::string RandomToken(size_t bytes) {
 std::string HashSecret(std::string_view secret) {
   InitSodium();
   unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(secret.data()),
-                     secret.size());
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(secret.data()), secret.size());
   char hex[crypto_hash_sha256_BYTES * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
   return std::string(hex);

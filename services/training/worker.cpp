@@ -66,8 +66,7 @@ void Worker::CancelIfRunning(int64_t job_id) {
       cancel_ = true;
     }
   } catch (const std::exception& e) {
-    spdlog::warn("job {}: cancel check failed ({}); the heartbeat will see it", job_id,
-                 e.what());
+    spdlog::warn("job {}: cancel check failed ({}); the heartbeat will see it", job_id, e.what());
   }
 }
 

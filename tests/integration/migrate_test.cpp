@@ -1,11 +1,11 @@
-#include <gtest/gtest.h>
+#include "common/migrate/migrate.hpp"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
 
-#include "common/migrate/migrate.hpp"
 #include "common/testing/testing.hpp"
 
 namespace labelloop {
@@ -24,8 +24,9 @@ class MigrateTest : public ::testing::Test {
 // The second migration is not idempotent: applying it twice would fail or double rows.
 std::vector<migrate::Migration> Scripts() {
   return {{1, "0001_init", "CREATE TABLE things (id int PRIMARY KEY, name text);"},
-          {2, "0002_seed", "INSERT INTO things VALUES (1, 'one'); "
-                           "ALTER TABLE things ADD COLUMN extra int;"}};
+          {2, "0002_seed",
+           "INSERT INTO things VALUES (1, 'one'); "
+           "ALTER TABLE things ADD COLUMN extra int;"}};
 }
 
 TEST_F(MigrateTest, AppliesInOrderIntoItsOwnSchemaAndRecordsVersions) {

@@ -1,9 +1,9 @@
+#include "common/config/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
-
-#include "common/config/config.hpp"
 
 namespace labelloop::config {
 namespace {
@@ -45,7 +45,8 @@ TEST(Config, EnvironmentBeatsDotEnvAndFlagsBeatEnvironment) {
       << "LABELLOOP_LOG_LEVEL=warn\n";
   }
   Settings s = MakeSettings();
-  Environment env = {{"LABELLOOP_ENV_FILE", path}, {"LABELLOOP_GRPC_PORT", "2222"},
+  Environment env = {{"LABELLOOP_ENV_FILE", path},
+                     {"LABELLOOP_GRPC_PORT", "2222"},
                      {"LABELLOOP_LOG_LEVEL", "debug"}};
   auto r = LoadWith(s, {"--log-level", "info"}, env);
   ASSERT_TRUE(r.ok()) << r.error;

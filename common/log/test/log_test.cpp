@@ -1,17 +1,18 @@
+#include "common/log/log.hpp"
+
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <nlohmann/json.hpp>
 #include <sstream>
-
-#include "common/log/log.hpp"
 
 namespace labelloop::log {
 namespace {
 
 TEST(Log, PlainLinesCarryServiceAndRequestId) {
   std::ostringstream out;
-  log::Setup("labeling", "info", Format::kPlain, std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  log::Setup("labeling", "info", Format::kPlain,
+             std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
   spdlog::info("no request");
   {
     ScopedRequestId rid("req-42");
@@ -26,7 +27,8 @@ TEST(Log, PlainLinesCarryServiceAndRequestId) {
 
 TEST(Log, JsonLinesParseAndEscapeMessages) {
   std::ostringstream out;
-  log::Setup("training", "debug", Format::kJson, std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  log::Setup("training", "debug", Format::kJson,
+             std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
   {
     ScopedRequestId rid("abc");
     spdlog::warn("quote \" and\nnewline");

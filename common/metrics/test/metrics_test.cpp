@@ -1,7 +1,7 @@
+#include "common/metrics/metrics.hpp"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
-
-#include "common/metrics/metrics.hpp"
 
 namespace labelloop::metrics {
 namespace {

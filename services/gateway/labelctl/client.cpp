@@ -60,7 +60,9 @@ bool SaveLogin(const std::string& path, const Login& login, std::string* error) 
 }
 
 Client::Client(std::string gateway, std::string token_path, std::string api_key)
-    : gateway_(std::move(gateway)), token_path_(std::move(token_path)), api_key_(std::move(api_key)) {
+    : gateway_(std::move(gateway)),
+      token_path_(std::move(token_path)),
+      api_key_(std::move(api_key)) {
   LoadLogin(token_path_, &login_);
   if (gateway_.empty()) gateway_ = login_.gateway;
   if (gateway_.empty()) gateway_ = "127.0.0.1:50051";

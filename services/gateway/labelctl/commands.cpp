@@ -8,12 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <set>
-#include <thread>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "labelloop/v1/dl_manager.grpc.pb.h"
 #include "labelloop/v1/labeling.grpc.pb.h"
@@ -38,11 +38,22 @@ std::string Json(const google::protobuf::Message& m) {
 }
 
 int Fail(const Status& s) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
                                  "UNAUTHENTICATED"};
   const auto c = static_cast<size_t>(s.error_code());
   std::cerr << "labelctl: " << (c < std::size(kNames) ? kNames[c] : "ERROR") << ": "
@@ -260,9 +271,8 @@ int CmdUserDisable(Out& o, int64_t id, bool disabled) {
   v1::User u;
   auto s = o.client->Call([&](ClientContext* c) { return stub->SetUserDisabled(c, req, &u); });
   if (!s.ok()) return Fail(s);
-  return Show(o, u, [&] {
-    std::cout << u.username() << (u.disabled() ? " disabled\n" : " enabled\n");
-  });
+  return Show(o, u,
+              [&] { std::cout << u.username() << (u.disabled() ? " disabled\n" : " enabled\n"); });
 }
 
 int CmdApiKeyCreate(Out& o, const std::string& name, int64_t user_id) {
@@ -367,7 +377,8 @@ int CmdProjectCreate(Out& o, const ProjectSpec& spec) {
   v1::Project p;
   auto s = o.client->Call([&](ClientContext* c) { return stub->CreateProject(c, req, &p); });
   if (!s.ok()) return Fail(s);
-  return Show(o, p, [&] { std::cout << "project " << p.id() << " (" << p.name() << ") created\n"; });
+  return Show(o, p,
+              [&] { std::cout << "project " << p.id() << " (" << p.name() << ") created\n"; });
 }
 
 int CmdProjectList(Out& o) {
@@ -418,7 +429,8 @@ int CmdStats(Out& o, int64_t project) {
               << " unlabeled, " << st.under_lease() << " leased; " << st.labels_last_hour()
               << " labels in the last hour\n\n";
     std::vector<std::vector<std::string>> rows;
-    for (const auto& c : st.per_class()) rows.push_back({c.class_name(), std::to_string(c.items())});
+    for (const auto& c : st.per_class())
+      rows.push_back({c.class_name(), std::to_string(c.items())});
     Table({"CLASS", "ITEMS"}, rows);
     if (st.per_annotator_size() > 0) {
       std::cout << "\n";
@@ -494,8 +506,8 @@ int CmdUpload(Out& o, const UploadSpec& spec) {
   bar.Finish();
   if (!s.ok()) return Fail(s);
   return Show(o, resp, [&] {
-    std::cout << "read " << resp.rows_read() << " rows: " << resp.items_inserted()
-              << " new items, " << resp.duplicates() << " duplicates, " << resp.labels_imported()
+    std::cout << "read " << resp.rows_read() << " rows: " << resp.items_inserted() << " new items, "
+              << resp.duplicates() << " duplicates, " << resp.labels_imported()
               << " labels imported, " << resp.rows_rejected() << " rejected\n";
     for (const auto& r : resp.rejected()) {
       std::cout << "  line " << r.line() << (r.entry().empty() ? "" : " " + r.entry()) << ": "
@@ -569,8 +581,8 @@ int CmdTrainList(Out& o, int64_t project) {
     for (const auto& j : r.jobs()) {
       rows.push_back({std::to_string(j.job_id()), StateName(j.state()),
                       std::to_string(j.epoch()) + "/" + std::to_string(j.epochs()), j.trigger(),
-                      j.model_id() != 0 ? std::to_string(j.model_id()) : "",
-                      Time(j.created_at()), j.message()});
+                      j.model_id() != 0 ? std::to_string(j.model_id()) : "", Time(j.created_at()),
+                      j.message()});
     }
     Table({"JOB", "STATE", "EPOCH", "TRIGGER", "MODEL", "CREATED", "MESSAGE"}, rows);
   });
@@ -583,7 +595,8 @@ int CmdTrainCancel(Out& o, int64_t job) {
   v1::TrainingJob j;
   auto s = o.client->Call([&](ClientContext* c) { return stub->CancelTraining(c, req, &j); });
   if (!s.ok()) return Fail(s);
-  return Show(o, j, [&] { std::cout << "job " << j.job_id() << ": " << StateName(j.state()) << "\n"; });
+  return Show(o, j,
+              [&] { std::cout << "job " << j.job_id() << ": " << StateName(j.state()) << "\n"; });
 }
 
 int CmdModelsList(Out& o, int64_t project) {

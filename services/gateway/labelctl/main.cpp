@@ -10,7 +10,6 @@
 //
 // Every command takes --output json for scripts.
 #include <CLI/CLI.hpp>
-
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -33,8 +32,7 @@ int main(int argc, char** argv) {
                  "else 127.0.0.1:50051)");
   app.add_option("--token-file", token_path, "where the login is kept");
   app.add_option("--api-key", api_key, "authenticate with an API key (env LABELLOOP_API_KEY)");
-  app.add_option("-o,--output", output, "table or json")
-      ->check(CLI::IsMember({"table", "json"}));
+  app.add_option("-o,--output", output, "table or json")->check(CLI::IsMember({"table", "json"}));
 
   std::function<int(Out&)> action;
   auto on = [&action](CLI::App* cmd, std::function<int(Out&)> fn) {
@@ -102,8 +100,7 @@ int main(int argc, char** argv) {
   std::string classes;
   auto* pcreate = projects->add_subcommand("create", "create a project (you become its owner)");
   pcreate->add_option("--name", spec.name)->required();
-  pcreate->add_option("--data-kind", spec.data_kind, "text, tabular or image")
-      ->default_val("text");
+  pcreate->add_option("--data-kind", spec.data_kind, "text, tabular or image")->default_val("text");
   pcreate->add_option("--classes", classes, "comma-separated class names")->required();
   pcreate->add_flag("--multi", spec.multi, "several classes per item");
   pcreate->add_option("--instructions", spec.instructions);
@@ -129,8 +126,7 @@ int main(int argc, char** argv) {
   upload->add_option("--project", up.project)->required();
   upload->add_option("--file", up.file)->required()->check(CLI::ExistingFile);
   upload->add_option("--format", up.format, "csv, jsonl or zip (default: the extension)");
-  upload->add_option("--id-column", up.external_id_column, "external id column")
-      ->default_val("id");
+  upload->add_option("--id-column", up.external_id_column, "external id column")->default_val("id");
   upload->add_option("--text-column", up.text_column);
   upload->add_option("--feature-columns", features, "comma-separated numeric columns");
   upload->add_option("--label-column", up.label_column);
@@ -188,8 +184,9 @@ int main(int argc, char** argv) {
   std::string strategy;
   auto* rstrategy = rank->add_subcommand("strategy", "set the query strategy");
   rstrategy->add_option("--project", project)->required();
-  rstrategy->add_option("strategy", strategy,
-                        "least_confidence, margin, entropy, random or batch_diverse")
+  rstrategy
+      ->add_option("strategy", strategy,
+                   "least_confidence, margin, entropy, random or batch_diverse")
       ->required();
   on(rstrategy, [&](Out& o) { return CmdRankStrategy(o, project, strategy); });
 

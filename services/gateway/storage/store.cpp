@@ -64,8 +64,8 @@ std::optional<UserRow> Store::FindUserByName(const std::string& username) {
 std::optional<UserRow> Store::GetUser(int64_t id) {
   return pool_.Run([&](pqxx::connection& c) -> std::optional<UserRow> {
     pqxx::nontransaction tx(c);  // one statement: no BEGIN/COMMIT round trips
-    auto r =
-        tx.exec_params(std::string("SELECT ") + kUserCols + " FROM gateway.users WHERE id = $1", id);
+    auto r = tx.exec_params(
+        std::string("SELECT ") + kUserCols + " FROM gateway.users WHERE id = $1", id);
     if (r.empty()) return std::nullopt;
     return ToUser(r[0]);
   });
@@ -89,9 +89,10 @@ std::optional<UserRow> Store::SetDisabled(int64_t id, bool disabled) {
                                 kUserCols,
                             id, disabled);
     if (disabled) {
-      tx.exec_params("UPDATE gateway.refresh_tokens SET spent_at = now() WHERE user_id = $1 AND "
-                     "spent_at IS NULL",
-                     id);
+      tx.exec_params(
+          "UPDATE gateway.refresh_tokens SET spent_at = now() WHERE user_id = $1 AND "
+          "spent_at IS NULL",
+          id);
     }
     tx.commit();
     if (r.empty()) return std::nullopt;
@@ -102,9 +103,10 @@ std::optional<UserRow> Store::SetDisabled(int64_t id, bool disabled) {
 void Store::InsertRefreshToken(const std::string& hash, int64_t user_id, int64_t expires_at) {
   pool_.Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params("INSERT INTO gateway.refresh_tokens (token_hash, user_id, expires_at) "
-                   "VALUES ($1, $2, to_timestamp($3))",
-                   hash, user_id, expires_at);
+    tx.exec_params(
+        "INSERT INTO gateway.refresh_tokens (token_hash, user_id, expires_at) "
+        "VALUES ($1, $2, to_timestamp($3))",
+        hash, user_id, expires_at);
     tx.commit();
   });
 }
@@ -119,9 +121,10 @@ RefreshOutcome Store::SpendRefreshToken(const std::string& hash, int64_t* user_i
     if (r.empty()) return RefreshOutcome::kUnknown;
     *user_id = r[0][0].as<int64_t>();
     if (r[0][1].as<bool>()) {
-      tx.exec_params("UPDATE gateway.refresh_tokens SET spent_at = now() WHERE user_id = $1 AND "
-                     "spent_at IS NULL",
-                     *user_id);
+      tx.exec_params(
+          "UPDATE gateway.refresh_tokens SET spent_at = now() WHERE user_id = $1 AND "
+          "spent_at IS NULL",
+          *user_id);
       tx.commit();
       return RefreshOutcome::kReused;
     }
@@ -201,13 +204,15 @@ bool Store::RevokeApiKey(int64_t id) {
 void Store::RecordOwner(int64_t project_id, int64_t user_id) {
   pool_.Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params("INSERT INTO gateway.project_owners (project_id, owner_user_id) VALUES ($1, "
-                   "$2) ON CONFLICT (project_id) DO NOTHING",
-                   project_id, user_id);
-    tx.exec_params("INSERT INTO gateway.project_members (project_id, user_id, role) VALUES ($1, "
-                   "$2, 'manager') ON CONFLICT (project_id, user_id) DO UPDATE SET role = "
-                   "'manager'",
-                   project_id, user_id);
+    tx.exec_params(
+        "INSERT INTO gateway.project_owners (project_id, owner_user_id) VALUES ($1, "
+        "$2) ON CONFLICT (project_id) DO NOTHING",
+        project_id, user_id);
+    tx.exec_params(
+        "INSERT INTO gateway.project_members (project_id, user_id, role) VALUES ($1, "
+        "$2, 'manager') ON CONFLICT (project_id, user_id) DO UPDATE SET role = "
+        "'manager'",
+        project_id, user_id);
     tx.commit();
   });
 }
@@ -216,8 +221,8 @@ std::optional<Role> Store::Membership(int64_t user_id, int64_t project_id) {
   return pool_.Run([&](pqxx::connection& c) -> std::optional<Role> {
     pqxx::nontransaction tx(c);  // one statement: no BEGIN/COMMIT round trips
     auto r = tx.exec_params(
-        "SELECT role FROM gateway.project_members WHERE user_id = $1 AND project_id = $2",
-        user_id, project_id);
+        "SELECT role FROM gateway.project_members WHERE user_id = $1 AND project_id = $2", user_id,
+        project_id);
     if (r.empty()) return std::nullopt;
     return ParseRole(r[0][0].as<std::string>());
   });
@@ -237,9 +242,10 @@ std::set<int64_t> Store::ProjectsOf(int64_t user_id) {
 void Store::UpsertMember(int64_t project_id, int64_t user_id, Role role) {
   pool_.Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params("INSERT INTO gateway.project_members (project_id, user_id, role) VALUES ($1, "
-                   "$2, $3) ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
-                   project_id, user_id, std::string(RoleName(role)));
+    tx.exec_params(
+        "INSERT INTO gateway.project_members (project_id, user_id, role) VALUES ($1, "
+        "$2, $3) ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+        project_id, user_id, std::string(RoleName(role)));
     tx.commit();
   });
 }
@@ -247,9 +253,9 @@ void Store::UpsertMember(int64_t project_id, int64_t user_id, Role role) {
 bool Store::RemoveMember(int64_t project_id, int64_t user_id) {
   return pool_.Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto r = tx.exec_params(
-        "DELETE FROM gateway.project_members WHERE project_id = $1 AND user_id = $2", project_id,
-        user_id);
+    auto r =
+        tx.exec_params("DELETE FROM gateway.project_members WHERE project_id = $1 AND user_id = $2",
+                       project_id, user_id);
     tx.commit();
     return r.affected_rows() > 0;
   });

@@ -1,7 +1,6 @@
 #include "services/gateway/tokens.hpp"
 
 #include <gtest/gtest.h>
-
 #include <sodium.h>
 
 namespace labelloop::gateway {
@@ -10,7 +9,10 @@ namespace {
 const std::string kKey = "0123456789abcdef0123456789abcdef";
 
 AccessClaims Claims(int64_t now) {
-  return {.user_id = 42, .username = "ann", .role = Role::kManager, .issued_at = now,
+  return {.user_id = 42,
+          .username = "ann",
+          .role = Role::kManager,
+          .issued_at = now,
           .expires_at = now + 900};
 }
 
@@ -53,8 +55,8 @@ TEST(Tokens, TamperedPayloadIsRefused) {
   // Replace the payload with one claiming admin, keeping the original signature.
   const auto first = jwt.find('.');
   const auto second = jwt.find('.', first + 1);
-  const std::string payload = B64(
-      R"({"iss":"labelloop","sub":"42","name":"ann","role":"admin","iat":1000,"exp":999999})");
+  const std::string payload =
+      B64(R"({"iss":"labelloop","sub":"42","name":"ann","role":"admin","iat":1000,"exp":999999})");
   const std::string forged = jwt.substr(0, first + 1) + payload + jwt.substr(second);
   EXPECT_EQ(signer.Verify(forged, 1001).error, TokenError::kBadSignature);
   // A flipped character in the signature.
@@ -66,8 +68,8 @@ TEST(Tokens, TamperedPayloadIsRefused) {
 TEST(Tokens, UnsignedAlgNoneTokenIsRefused) {
   TokenSigner signer(kKey, "labelloop");
   const std::string header = B64(R"({"alg":"none","typ":"JWT"})");
-  const std::string payload = B64(
-      R"({"iss":"labelloop","sub":"1","name":"root","role":"admin","iat":1000,"exp":999999})");
+  const std::string payload =
+      B64(R"({"iss":"labelloop","sub":"1","name":"root","role":"admin","iat":1000,"exp":999999})");
   EXPECT_NE(signer.Verify(header + "." + payload + ".", 1001).error, TokenError::kNone);
 }
 
