@@ -9,30 +9,10 @@
 #include <chrono>
 #include <csignal>
 
+#include "common/grpc_server/status_names.hpp"
+
 namespace labelloop::grpc_server {
 namespace {
-
-const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  auto i = static_cast<size_t>(code);
-  return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
-}
 
 // Counts every call by method and status code and records its latency.
 class MetricsInterceptor : public grpc::experimental::Interceptor {
@@ -79,7 +59,7 @@ void RecordCall(metrics::Registry& registry, const std::string& method, grpc::St
                 double seconds) {
   registry
       .GetCounter("labelloop_grpc_requests_total", "gRPC calls handled",
-                  {{"method", method}, {"code", CodeName(code)}})
+                  {{"method", method}, {"code", StatusCodeName(code)}})
       .Increment();
   registry
       .GetHistogram("labelloop_grpc_request_duration_seconds", "gRPC call latency",

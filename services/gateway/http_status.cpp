@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/grpc_server/status_names.hpp"
+
 namespace labelloop::gateway {
 
 int HttpStatusFor(int grpc_code) {
@@ -38,25 +40,7 @@ int HttpStatusFor(int grpc_code) {
 }
 
 std::string GrpcCodeName(int grpc_code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  if (grpc_code < 0 || grpc_code > 16) return "UNKNOWN";
-  return kNames[grpc_code];
+  return grpc_server::StatusCodeName(static_cast<grpc::StatusCode>(grpc_code));
 }
 
 std::string ErrorJson(int grpc_code, const std::string& message, const std::string& request_id) {

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/grpc_server/status_names.hpp"
 #include "labelloop/v1/dl_manager.grpc.pb.h"
 #include "labelloop/v1/labeling.grpc.pb.h"
 #include "labelloop/v1/labeling_ingest.grpc.pb.h"
@@ -38,25 +39,7 @@ std::string Json(const google::protobuf::Message& m) {
 }
 
 int Fail(const Status& s) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  const auto c = static_cast<size_t>(s.error_code());
-  std::cerr << "labelctl: " << (c < std::size(kNames) ? kNames[c] : "ERROR") << ": "
+  std::cerr << "labelctl: " << grpc_server::StatusCodeName(s.error_code()) << ": "
             << s.error_message() << "\n";
   if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     std::cerr << "labelctl: run `labelctl login` first\n";
