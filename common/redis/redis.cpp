@@ -33,6 +33,19 @@ struct ReplyDeleter {
 };
 using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
 
+// A command's arguments as hiredis takes them (binary-safe: with their lengths).
+struct Argv {
+  explicit Argv(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+  }
+  int size() const { return static_cast<int>(argv.size()); }
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+};
+
 Client::Reply ToReply(const redisReply& reply) {
   Client::Reply out;
   switch (reply.type) {
@@ -77,17 +90,12 @@ bool Client::EnsureConnected() {
 }
 
 Client::Reply Client::Command(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
+  Argv command(args);
   std::lock_guard lock(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!EnsureConnected()) return {};
     ReplyPtr reply(static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+        redisCommandArgv(ctx_, command.size(), command.argv.data(), command.lens.data())));
     if (!reply) {
       // The connection broke (e.g. Redis restarted): reopen and try once more.
       redisFree(ctx_);
@@ -111,13 +119,8 @@ std::vector<Client::Reply> Client::Pipeline(const std::vector<std::vector<std::s
   std::lock_guard lock(mu_);
   if (!EnsureConnected()) return out;
   for (const auto& args : commands) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
+    Argv command(args);
+    redisAppendCommandArgv(ctx_, command.size(), command.argv.data(), command.lens.data());
   }
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
