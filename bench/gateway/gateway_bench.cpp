@@ -31,6 +31,9 @@ using labelloop::v1::LabelingService;
 
 struct Options {
   std::string labeling, gateway_grpc, gateway_http_host = "127.0.0.1";
+  // The "floor" target: h2_passthrough in front of labeling (see h2_passthrough.cpp).
+  std::string floor_grpc;
+  int floor_pid = 0;
   // One access token per annotator: client c uses tokens[c % size] (through the gateway
   // the annotator is the signed-in user, and one user's clients would share leases).
   std::vector<std::string> tokens;
@@ -42,7 +45,7 @@ struct Options {
   int runs = 3;
   // Paced runs offer this fraction of the direct path's closed-loop throughput (0: none).
   double paced_fraction = 0.5;
-  std::string targets = "direct,grpc,http";
+  std::string targets = "direct,floor,grpc,http";
   std::string works = "read,cycle";
 };
 
@@ -58,6 +61,8 @@ struct Result {
   // The same for labeling: a call that reaches it through the gateway may cost it more
   // sleeps and wake-ups than a direct one, which is CPU on this kind of machine.
   double labeling_switches = 0;
+  // Share of the machine's CPU time that was busy during the run, in %.
+  double machine_busy = 0;
 };
 
 // utime + stime of a process, in microseconds (0 when unknown).
@@ -106,11 +111,24 @@ std::string LoadAverage() {
   return one + " " + five + " " + fifteen;
 }
 
-enum class Target { kDirect, kGatewayGrpc, kGatewayHttp };
+// The machine's busy and total CPU time so far (jiffies of every core, from /proc/stat):
+// whether a closed-loop run saturates the cores, or leaves them idle while calls wait.
+std::pair<double, double> MachineCpu() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  double v[8] = {};
+  f >> cpu >> v[0] >> v[1] >> v[2] >> v[3] >> v[4] >> v[5] >> v[6] >> v[7];
+  double total = 0;
+  for (double x : v) total += x;
+  return {total - v[3] - v[4], total};  // idle and iowait are not busy
+}
+
+enum class Target { kDirect, kGatewayGrpc, kGatewayHttp, kFloor };
 enum class Work { kRead, kCycle };
 
 const char* Name(Target t) {
   return t == Target::kDirect        ? "direct labeling gRPC"
+         : t == Target::kFloor       ? "floor: bare HTTP/2 hop"
          : t == Target::kGatewayGrpc ? "gateway gRPC"
                                      : "gateway HTTP/JSON";
 }
@@ -266,11 +284,18 @@ Result Run(const Options& o, Target target, Work work, double rate) {
   // 8 connections shared by the clients (as a real client pool would).
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < 8; ++i) {
-    channels.push_back(NewChannel(target == Target::kDirect ? o.labeling : o.gateway_grpc, i));
+    channels.push_back(NewChannel(target == Target::kDirect  ? o.labeling
+                                  : target == Target::kFloor ? o.floor_grpc
+                                                             : o.gateway_grpc,
+                                  i));
   }
-  const double lab_cpu0 = CpuMicros(o.labeling_pid), gw_cpu0 = CpuMicros(o.gateway_pid);
-  const double gw_switches0 = ContextSwitches(o.gateway_pid);
+  // The "gw" columns are the process between client and labeling: the gateway, or the
+  // pass-through for the floor target.
+  const int hop_pid = target == Target::kFloor ? o.floor_pid : o.gateway_pid;
+  const double lab_cpu0 = CpuMicros(o.labeling_pid), gw_cpu0 = CpuMicros(hop_pid);
+  const double gw_switches0 = ContextSwitches(hop_pid);
   const double lab_switches0 = ContextSwitches(o.labeling_pid);
+  const auto machine0 = MachineCpu();
   const auto start = Clock::now();
   const auto interval = rate > 0 ? std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(o.clients / rate))
@@ -299,9 +324,10 @@ Result Run(const Options& o, Target target, Work work, double rate) {
   for (auto& t : threads) t.join();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   const double lab_cpu = CpuMicros(o.labeling_pid) - lab_cpu0;
-  const double gw_cpu = CpuMicros(o.gateway_pid) - gw_cpu0;
-  const double gw_switches = ContextSwitches(o.gateway_pid) - gw_switches0;
+  const double gw_cpu = CpuMicros(hop_pid) - gw_cpu0;
+  const double gw_switches = ContextSwitches(hop_pid) - gw_switches0;
   const double lab_switches = ContextSwitches(o.labeling_pid) - lab_switches0;
+  const auto machine1 = MachineCpu();
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -315,6 +341,10 @@ Result Run(const Options& o, Target target, Work work, double rate) {
   r.gateway_cpu_us = gw_cpu / static_cast<double>(all.size());
   r.gateway_switches = gw_switches / static_cast<double>(all.size());
   r.labeling_switches = lab_switches / static_cast<double>(all.size());
+  if (machine1.second > machine0.second) {
+    r.machine_busy =
+        100.0 * (machine1.first - machine0.first) / (machine1.second - machine0.second);
+  }
   return r;
 }
 
@@ -324,12 +354,13 @@ double Median(std::vector<double> v) {
 }
 
 struct Summary {
-  double rps = 0, p50 = 0, p99 = 0, lab_cpu = 0, gw_cpu = 0, gw_switches = 0, lab_switches = 0;
+  double rps = 0, p50 = 0, p99 = 0, lab_cpu = 0, gw_cpu = 0, gw_switches = 0, lab_switches = 0,
+         busy = 0;
   int64_t errors = 0;
 };
 
 Summary Summarize(const std::vector<Result>& results) {
-  std::vector<double> rps, p50, p99, lcpu, gcpu, gsw, lsw;
+  std::vector<double> rps, p50, p99, lcpu, gcpu, gsw, lsw, busy;
   Summary s;
   for (const auto& r : results) {
     rps.push_back(r.rps);
@@ -339,6 +370,7 @@ Summary Summarize(const std::vector<Result>& results) {
     gcpu.push_back(r.gateway_cpu_us);
     gsw.push_back(r.gateway_switches);
     lsw.push_back(r.labeling_switches);
+    busy.push_back(r.machine_busy);
     s.errors += r.errors;
   }
   s.rps = Median(rps);
@@ -348,6 +380,7 @@ Summary Summarize(const std::vector<Result>& results) {
   s.gw_cpu = Median(gcpu);
   s.gw_switches = Median(gsw);
   s.lab_switches = Median(lsw);
+  s.busy = Median(busy);
   return s;
 }
 
@@ -358,8 +391,9 @@ std::map<Target, Summary> Measure(const Options& o, const std::vector<Target>& t
   for (int run = 0; run < o.runs; ++run) {
     for (Target t : targets) results[t].push_back(Run(o, t, w, rate));
   }
-  std::printf("  %-22s %10s %9s %9s %8s %12s %8s %12s %8s %s\n", "target", "req/s", "p50 ms",
-              "p99 ms", "errors", "lab CPU us", "lab sw", "gw CPU us", "gw sw", "  vs direct");
+  std::printf("  %-22s %10s %9s %9s %8s %12s %8s %12s %8s %7s %s\n", "target", "req/s", "p50 ms",
+              "p99 ms", "errors", "lab CPU us", "lab sw", "gw CPU us", "gw sw", "busy %",
+              "  vs direct");
   std::map<Target, Summary> out;
   for (Target t : targets) out[t] = Summarize(results[t]);
   const Summary* direct = out.count(Target::kDirect) ? &out[Target::kDirect] : nullptr;
@@ -370,9 +404,9 @@ std::map<Target, Summary> Measure(const Options& o, const std::vector<Target>& t
       std::snprintf(rel, sizeof rel, "  throughput %+.1f%%, p50 %+.2f ms",
                     100.0 * (s.rps - direct->rps) / direct->rps, s.p50 - direct->p50);
     }
-    std::printf("  %-22s %10.0f %9.2f %9.2f %8lld %12.0f %8.2f %12.0f %8.2f%s\n", Name(t), s.rps,
-                s.p50, s.p99, static_cast<long long>(s.errors), s.lab_cpu, s.lab_switches, s.gw_cpu,
-                s.gw_switches, rel);
+    std::printf("  %-22s %10.0f %9.2f %9.2f %8lld %12.0f %8.2f %12.0f %8.2f %7.1f%s\n", Name(t),
+                s.rps, s.p50, s.p99, static_cast<long long>(s.errors), s.lab_cpu, s.lab_switches,
+                s.gw_cpu, s.gw_switches, s.busy, rel);
   }
   std::fflush(stdout);
   return out;
@@ -388,6 +422,10 @@ int main(int argc, char** argv) {
       o.labeling = v;
     else if (k == "--gateway-grpc")
       o.gateway_grpc = v;
+    else if (k == "--floor-grpc")
+      o.floor_grpc = v;
+    else if (k == "--floor-pid")
+      o.floor_pid = std::stoi(v);
     else if (k == "--gateway-http-port")
       o.gateway_http_port = std::stoi(v);
     else if (k == "--tokens-file") {
@@ -416,7 +454,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "unknown option %s (options: --clients --seconds --runs --paced-fraction "
-                   "--targets direct,grpc,http --works read,cycle)\n",
+                   "--targets direct,floor,grpc,http --works read,cycle)\n",
                    k.c_str());
       return 2;
     }
@@ -427,6 +465,9 @@ int main(int argc, char** argv) {
   }
   std::vector<Target> targets;
   if (o.targets.find("direct") != std::string::npos) targets.push_back(Target::kDirect);
+  if (o.targets.find("floor") != std::string::npos && !o.floor_grpc.empty()) {
+    targets.push_back(Target::kFloor);
+  }
   if (o.targets.find("grpc") != std::string::npos) targets.push_back(Target::kGatewayGrpc);
   if (o.targets.find("http") != std::string::npos) targets.push_back(Target::kGatewayHttp);
   std::vector<Work> works;

@@ -6,7 +6,8 @@
 #
 # gateway_bench options: --clients N, --seconds S, --runs R, --paced-fraction F (paced
 # latency runs at F × the direct closed-loop throughput; 0 = none), --targets
-# direct,grpc,http, --works read,cycle.
+# direct,floor,grpc,http, --works read,cycle. "floor" is h2_passthrough, a bare HTTP/2
+# forwarder in front of labeling: what the extra hop alone costs.
 #
 # The gateway runs as deployed: rate limits on (every call is counted), with limits the
 # benchmark never reaches. GATEWAY_ARGS adds or overrides gateway flags (e.g.
@@ -93,7 +94,15 @@ for i in range(n):
          {"projectId": project, "userId": user["id"], "role": "ROLE_ANNOTATOR"}, manager)
     print(call("/v1/GatewayService/Login", {"username": name, "password": name + "-pw"})["accessToken"])
 PY
-echo "project $PROJECT with $ROWS items; labeling 127.0.0.1:$LAB_PORT, gateway 127.0.0.1:$GW_PORT (HTTP $HTTP_PORT)"
+# The floor: a bare HTTP/2 forwarder in front of labeling (no auth, no policy, one epoll
+# thread) — the cost of the extra hop alone, which no gateway can go under.
+FLOOR_PORT="$(ll_free_port)"
+"$BIN/h2_passthrough" "$FLOOR_PORT" "$LAB_PORT" >"$TMP/floor.log" 2>&1 &
+FLOOR_PID=$!
+PIDS+=($!)
+ll_wait_serving "127.0.0.1:$FLOOR_PORT" floor 30 || { cat "$TMP/floor.log"; exit 1; }
+echo "project $PROJECT with $ROWS items; labeling 127.0.0.1:$LAB_PORT, gateway 127.0.0.1:$GW_PORT (HTTP $HTTP_PORT), floor 127.0.0.1:$FLOOR_PORT"
 "$BIN/gateway_bench" --labeling "127.0.0.1:$LAB_PORT" --gateway-grpc "127.0.0.1:$GW_PORT" \
     --gateway-http-port "$HTTP_PORT" --tokens-file "$TMP/tokens" --project "$PROJECT" \
-    --labeling-pid "$LAB_PID" --gateway-pid "$GW_PID" "$@"
+    --labeling-pid "$LAB_PID" --gateway-pid "$GW_PID" \
+    --floor-grpc "127.0.0.1:$FLOOR_PORT" --floor-pid "$FLOOR_PID" "$@"

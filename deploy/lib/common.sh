@@ -22,6 +22,7 @@ LL_PACKAGES=(
     postgresql-15 postgresql-client-15 postgresql-contrib redis-server
     libeigen3-dev libcli11-dev libstb-dev libsodium-dev libjwt-dev libcpp-httplib-dev
     libboost-dev  # header-only Boost.Beast/Asio: the gateway's HTTP server
+    libnghttp2-dev  # the bare HTTP/2 hop gateway_bench compares the gateway with
     unzip python3 python3-numpy curl ca-certificates
     # Benchmark baselines and archive checks (scikit-learn, pandas, psycopg2, pgbench).
     python3-sklearn python3-pandas python3-psycopg2 python3-yaml
