@@ -744,6 +744,7 @@ bool HttpApi::Listen() {
   so.port = impl->options.port;
   so.io_threads = std::max(1, impl->options.io_threads);
   so.workers = std::max(4, impl->options.threads);
+  so.stall_timeout_seconds = impl->options.stall_timeout_seconds;
   http::Handlers handlers;
   handlers.classify = [impl](const http::Request& req) { return impl->Classify(req); };
   handlers.buffered = [impl](std::shared_ptr<http::Exchange> ex) { impl->HandleBuffered(ex); };

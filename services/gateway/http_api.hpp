@@ -30,6 +30,7 @@ struct HttpOptions {
   std::vector<std::string> cors_origins;  // "*" allows any origin; empty: no CORS headers
   std::string internal_secret;            // see AuthSettings::internal_secret
   size_t upload_message_bytes = 1 << 20;  // body bytes per client-stream message
+  int stall_timeout_seconds = 60;         // see http::ServerOptions::stall_timeout_seconds
 };
 
 class HttpApi {

@@ -217,6 +217,18 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
     if (since != 0 && now - since > limit) Shutdown();
   }
 
+  // From the sweeper: a body read or answer write with no progress for longer than the
+  // limit is ended (the waiting read or write fails, and the connection closes).
+  void ShutdownIfStalled(int64_t now, int64_t limit) {
+    const int64_t since = io_since_.load(std::memory_order_relaxed);
+    if (since != 0 && now - since > limit) {
+      // (The request is the I/O thread's to read; the address is fixed.)
+      spdlog::warn("HTTP connection from {}: no progress for {} s, closing it", remote_addr_,
+                   server_->options.stall_timeout_seconds);
+      Shutdown();
+    }
+  }
+
   void ReadHead() {
     if (server_->stopping) return Close();
     idle_since_.store(NowTicks(), std::memory_order_relaxed);
@@ -251,8 +263,10 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        WaitingOnIo(true);
         net::async_write(socket_, net::buffer(out_.data() + sent, out_.size() - sent),
                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                           self->WaitingOnIo(false);
                            if (ec) return self->Close();
                            self->AfterAnswer();
                          });
@@ -276,7 +290,10 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
       p.get().body().data = buf.data();
       p.get().body().size = buf.size();
       beast::error_code ec;
-      bhttp::read(socket_, buffer_, p, ec);
+      // read_some: back after each piece, so a slow but steady upload counts as progress.
+      WaitingOnIo(true);
+      bhttp::read_some(socket_, buffer_, p, ec);
+      WaitingOnIo(false);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         keep_alive_ = false;
@@ -325,11 +342,31 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
 
   bool BodyConsumed() const { return body_read_ || head_->is_done(); }
 
+  // Marks the start (and end) of a read or write that waits on the client.
+  void WaitingOnIo(bool waiting) {
+    io_since_.store(waiting ? NowTicks() : 0, std::memory_order_relaxed);
+  }
+
   template <typename Buffers>
   bool WriteAll(const Buffers& buffers) {
     if (broken_) return false;
     beast::error_code ec;
-    net::write(socket_, buffers, ec);
+    WaitingOnIo(true);
+    // At most 64 KiB per write, each one restarting the stall clock: a slow but steady
+    // reader of a large answer is progress too.
+    size_t last = 0;
+    net::write(
+        socket_, buffers,
+        [&](const beast::error_code& e, size_t done) -> size_t {
+          if (e) return 0;
+          if (done != last) {
+            last = done;
+            WaitingOnIo(true);
+          }
+          return 64 * 1024;
+        },
+        ec);
+    WaitingOnIo(false);
     if (ec) broken_ = true;
     return !broken_;
   }
@@ -373,9 +410,18 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
     if (length && *length > server_->options.max_body_bytes) return TooLarge();
     body_.emplace(std::move(*head_));
     body_->body_limit(server_->options.max_body_bytes);
-    bhttp::async_read(
-        socket_, buffer_, *body_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+    ReadBufferedBody();
+  }
+
+  // A piece at a time, so that each piece counts as progress against the stall limit.
+  void ReadBufferedBody() {
+    WaitingOnIo(true);
+    bhttp::async_read_some(socket_, buffer_, *body_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->WaitingOnIo(false);
+                             if (!ec && !self->body_->is_done()) return self->ReadBufferedBody();
+                             self->OnBody(ec);
+                           });
   }
 
   void TooLarge() {
@@ -454,6 +500,7 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
   std::mutex close_mu_;
   bool open_ = true;
   std::atomic<int64_t> idle_since_{0};  // NowTicks() while waiting for a request; 0 otherwise
+  std::atomic<int64_t> io_since_{0};    // NowTicks() while a body read or answer write waits
 };
 
 void Server::Impl::Accept() {
@@ -469,17 +516,26 @@ void Server::Impl::Accept() {
 }
 
 void Server::Impl::Sweep() {
-  // A quarter of the limit: connections close between 1 and 1.25 times the limit.
-  sweep_timer.expires_after(
-      std::chrono::milliseconds(250 * std::max(1, options.idle_timeout_seconds)));
+  // A quarter of the shorter limit: connections close between 1 and 1.25 times a limit.
+  const int shorter =
+      std::max(1, std::min(options.idle_timeout_seconds, options.stall_timeout_seconds));
+  sweep_timer.expires_after(std::chrono::milliseconds(250 * shorter));
   sweep_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->stopping) return;
-    const int64_t limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                              std::chrono::seconds(self->options.idle_timeout_seconds))
-                              .count();
+    const auto ticks = [](int seconds) {
+      return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                 std::chrono::seconds(std::max(1, seconds)))
+          .count();
+    };
+    const int64_t idle = ticks(self->options.idle_timeout_seconds);
+    const int64_t stall = ticks(self->options.stall_timeout_seconds);
     {
       std::lock_guard lock(self->sessions_mu);
-      for (auto* session : self->sessions) session->ShutdownIfIdle(NowTicks(), limit);
+      const int64_t now = NowTicks();
+      for (auto* session : self->sessions) {
+        session->ShutdownIfIdle(now, idle);
+        session->ShutdownIfStalled(now, stall);
+      }
     }
     self->Sweep();
   });

@@ -84,6 +84,10 @@ struct ServerOptions {
   int workers = 128;                  // streamed requests served at once
   size_t max_body_bytes = 64u << 20;  // buffered requests; larger ones get 413
   int idle_timeout_seconds = 60;      // a connection waiting this long for a request is closed
+  // A read of a request body or a write of an answer that makes no progress for this long
+  // closes the connection: a client that stops sending or reading mid-request must not
+  // hold a worker (streamed requests block one) or a connection for ever.
+  int stall_timeout_seconds = 60;
 };
 
 struct Handlers {

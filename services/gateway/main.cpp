@@ -51,6 +51,10 @@ void DeclareSettings(config::Settings& s) {
            "HTTP event-loop threads reading requests and starting proxied calls, each for "
            "any number of connections (more only when one is busy: they wake each other)",
            1, 64);
+  s.AddInt("http-stall-timeout-seconds", 60,
+           "an HTTP request body read or answer write with no progress this long closes the "
+           "connection (a stalled client holds no worker for ever)",
+           1, 86400);
   s.AddString("cors-origins", "",
               "comma-separated origins allowed to call the HTTP API from a browser ('*' = any)");
   s.AddInt("proxy-threads", 1,
@@ -224,12 +228,14 @@ int main(int argc, char** argv) {
   runtime.SetRecordsOwnMetrics(
       [&gate](const std::string& method) { return gate.Find(method) != nullptr; });
 
-  HttpOptions http_options{.host = settings.GetString("http-host"),
-                           .port = static_cast<int>(settings.GetInt("http-port")),
-                           .threads = static_cast<int>(settings.GetInt("http-threads")),
-                           .io_threads = static_cast<int>(settings.GetInt("http-io-threads")),
-                           .cors_origins = SplitList(settings.GetString("cors-origins")),
-                           .internal_secret = internal_secret};
+  HttpOptions http_options{
+      .host = settings.GetString("http-host"),
+      .port = static_cast<int>(settings.GetInt("http-port")),
+      .threads = static_cast<int>(settings.GetInt("http-threads")),
+      .io_threads = static_cast<int>(settings.GetInt("http-io-threads")),
+      .cors_origins = SplitList(settings.GetString("cors-origins")),
+      .internal_secret = internal_secret,
+      .stall_timeout_seconds = static_cast<int>(settings.GetInt("http-stall-timeout-seconds"))};
   HttpApi http(
       http_options, gate, hub, [&runtime] { return runtime.grpc_port(); },
       settings.GetString("grpc-host"),

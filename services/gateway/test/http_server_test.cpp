@@ -126,5 +126,135 @@ TEST_F(HttpServerTest, ClosesIdleConnections) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
 }
 
+// One worker and a stall limit of 1 s: /stream reads its body and answers; /big answers
+// 64 MiB in chunks (more than loopback's socket buffers hold); /a is buffered.
+class HttpServerStallTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.workers = 1;
+    o.stall_timeout_seconds = 1;
+    Handlers h;
+    h.classify = [](const Request& r) {
+      return r.path == "/a" ? Mode::kBuffered : Mode::kStreamed;
+    };
+    h.buffered = [](std::shared_ptr<Exchange> ex) {
+      Response res;
+      res.SetContent("body=" + std::to_string(ex->request().body.size()), "text/plain");
+      ex->Respond(std::move(res));
+    };
+    h.streamed = [](Stream& st) {
+      size_t bytes = 0;
+      const bool whole = st.ReadBody([&](const char*, size_t n) {
+        bytes += n;
+        return true;
+      });
+      if (!whole) return;
+      Response head;
+      head.content_type = "text/plain";
+      if (!st.StartChunked(head)) return;
+      if (st.request().path == "/big") {
+        const std::string piece(1 << 20, 'x');
+        for (int i = 0; i < 64; ++i) {
+          if (!st.WriteChunk(piece)) return;
+        }
+      } else {
+        st.WriteChunk("read " + std::to_string(bytes) + " bytes");
+      }
+      st.EndChunked();
+    };
+    server_ = std::make_unique<Server>(o, std::move(h));
+    ASSERT_TRUE(server_->Start());
+  }
+
+  void TearDown() override { server_->Stop(); }
+
+  int Connect() const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  }
+
+  static void Send(int fd, const std::string& s) {
+    ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+  }
+
+  // Reads until the server closes the connection; false if it is still open after `limit`.
+  static bool ClosedWithin(int fd, std::chrono::milliseconds limit, std::string* got = nullptr) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    char buf[65536];
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return true;
+      if (got != nullptr) got->append(buf, static_cast<size_t>(n));
+    }
+    return false;
+  }
+
+  // A streamed request from a fresh client; with one worker, it needs that worker free.
+  std::string StreamedAnswer() const {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(5, 0);
+    auto res = c.Post("/stream", "hello", "text/plain");
+    return res ? res->body : "error: " + httplib::to_string(res.error());
+  }
+
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(HttpServerStallTest, AStalledUploadIsClosedAndItsWorkerFreed) {
+  const int fd = Connect();
+  Send(fd, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789");
+  // The only worker is taken by the upload: its read waits for the rest of the body.
+  EXPECT_FALSE(ClosedWithin(fd, std::chrono::milliseconds(500)));
+  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(4)));
+  ::close(fd);
+  EXPECT_EQ(StreamedAnswer(), "read 5 bytes");
+}
+
+TEST_F(HttpServerStallTest, AClientThatStopsReadingIsClosedAndItsWorkerFreed) {
+  const int fd = Connect();
+  Send(fd, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  // Never reads: the worker's writes fill the socket buffers and then wait.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(StreamedAnswer(), "read 5 bytes");
+  std::string got;
+  // What the kernel had queued still arrives, then the end: well short of the answer.
+  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(10), &got)) << got.size();
+  EXPECT_LT(got.size(), size_t{64} << 20);
+  ::close(fd);
+}
+
+TEST_F(HttpServerStallTest, AStalledBufferedBodyIsClosed) {
+  const int fd = Connect();
+  Send(fd, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n0123456789");
+  EXPECT_FALSE(ClosedWithin(fd, std::chrono::milliseconds(500)));
+  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(4)));
+  ::close(fd);
+}
+
+TEST_F(HttpServerStallTest, ASlowButSteadyUploadIsNotCut) {
+  const int fd = Connect();
+  Send(fd, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\nConnection: close\r\n\r\n");
+  // 8 bytes over 2.8 s, one every 350 ms: never 1 s without progress.
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(350));
+    Send(fd, "x");
+  }
+  std::string got;
+  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(4), &got));
+  ::close(fd);
+  EXPECT_NE(got.find("200 OK"), std::string::npos) << got;
+  EXPECT_NE(got.find("read 8 bytes"), std::string::npos) << got;
+}
+
 }  // namespace
 }  // namespace labelloop::gateway::http
