@@ -69,10 +69,13 @@ echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "# workload: project of $ITEMS items (inserted in $(echo "$end - $start" | bc) s), $CLIENTS clients, ${SECONDS_PER_RUN} s per run, $RUNS runs, labeling pg-pool-size $POOL + claim-pool-size $CLAIM_POOL ${SERVICE_ARGS:-}, load generator: $CLIENTS annotators on their own connections driven by 2 threads, ranking not running (oldest-first fallback)"
 # PostgreSQL's own background work during each run (an autovacuum of the 1M-row items
 # table takes seconds of one core; a checkpoint writes and syncs what the runs dirtied):
-# "autovacuum/autoanalyze of items/checkpoints" before and after.
+# "autovacuum/autoanalyze of items/checkpoints (leases: autovacuums, dead rows)" before and
+# after: a lease lives for one cycle, so leases churns a row per cycle.
 vacuum_counts() {
     psql -tA "$URL/labelloop" -c "SELECT autovacuum_count || '/' || autoanalyze_count || '/' ||
-      (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)
+      (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) ||
+      ' (leases: ' || (SELECT autovacuum_count || ' autovacuums, ' || n_dead_tup || ' dead rows'
+                       FROM pg_stat_user_tables WHERE relid = 'labeling.leases'::regclass) || ')'
       FROM pg_stat_user_tables WHERE relid = 'labeling.items'::regclass"
 }
 during() {  # during BEFORE: what ran since the counts BEFORE
