@@ -3,6 +3,10 @@
 // limits, internal RPCs hidden, an internal service stopped and back, and the HTTP/JSON
 // mapping (status codes, error bodies, CORS, request ids).
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -535,6 +539,63 @@ TEST_F(GatewayAuthE2E, ReplicasShareTheRateLimitThroughRedis) {
   std::this_thread::sleep_for(flushed);  // its flush sends 1 and learns 3
   auto fourth = list(replica->Channel());
   EXPECT_EQ(fourth.error_code(), StatusCode::RESOURCE_EXHAUSTED) << fourth.error_message();
+}
+
+// Stalled HTTP clients: four uploads that send their head and a few bytes of the body,
+// then nothing, take all four workers of a gateway with --http-threads 4 (the least it
+// allows). With --http-stall-timeout-seconds 1 the gateway closes them and its workers
+// serve again.
+TEST_F(GatewayAuthE2E, StalledHttpUploadsAreClosedAndFreeTheirWorkers) {
+  Stack stalled({.gateway_args = {"--http-stall-timeout-seconds", "1", "--http-threads", "4"}});
+  ASSERT_TRUE(stalled.error().empty()) << stalled.error();
+  const auto token = stalled.AdminToken();
+  const int64_t project = CreateTabularProject(stalled.channel(), token, "stalled-uploads");
+  nlohmann::json first = {
+      {"header",
+       {{"projectId", std::to_string(project)},
+        {"format", "UPLOAD_FORMAT_CSV"},
+        {"mapping", {{"externalIdColumn", "id"}, {"featureColumns", {"x1", "x2"}}}}}}};
+  const std::string head =
+      "POST /v1/LabelingIngestService/Upload HTTP/1.1\r\nHost: x\r\n"
+      "Authorization: Bearer " +
+      token + "\r\n" + "X-Labelloop-First-Message: " + first.dump() + "\r\n" +
+      "Content-Type: text/csv\r\nContent-Length: 1000000\r\n\r\n" + "id,x1,x2\nr1,0.5,0.25\n";
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(stalled.http_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(head.size()));
+    fds.push_back(fd);
+  }
+  // Every worker waits for the rest of a body: /healthz (served on a worker) waits too.
+  {
+    auto busy = stalled.Http();
+    busy.set_read_timeout(0, 400000);
+    auto res = busy.Get("/healthz");
+    EXPECT_FALSE(res && res->status == 200) << "a worker was free while four uploads stalled";
+  }
+  // Each stalled upload is closed (its answer, if any, then the end of the stream).
+  for (const int fd : fds) {
+    const auto end = std::chrono::steady_clock::now() + seconds(6);
+    bool closed = false;
+    char buf[4096];
+    while (!closed && std::chrono::steady_clock::now() < end) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) closed = ::recv(fd, buf, sizeof buf, 0) <= 0;
+    }
+    EXPECT_TRUE(closed);
+    ::close(fd);
+  }
+  auto http = stalled.Http();
+  auto res = http.Get("/healthz");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
 }
 
 }  // namespace
