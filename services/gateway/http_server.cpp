@@ -210,18 +210,17 @@ class Session final : public Exchange, public Stream, public std::enable_shared_
     if (open_) ::shutdown(socket_.native_handle(), SHUT_RDWR);
   }
 
-  // From the sweeper: a connection idle (or sending its header) for longer than the
-  // limit is closed, as cpp-httplib's keep-alive timeout did.
-  void ShutdownIfIdle(int64_t now, int64_t limit) {
-    const int64_t since = idle_since_.load(std::memory_order_relaxed);
-    if (since != 0 && now - since > limit) Shutdown();
-  }
-
-  // From the sweeper: a body read or answer write with no progress for longer than the
-  // limit is ended (the waiting read or write fails, and the connection closes).
-  void ShutdownIfStalled(int64_t now, int64_t limit) {
-    const int64_t since = io_since_.load(std::memory_order_relaxed);
-    if (since != 0 && now - since > limit) {
+  // From the sweeper: a connection idle (or sending its header) for longer than
+  // `idle_limit`, as cpp-httplib's keep-alive timeout did, or whose body read or answer
+  // write has made no progress for longer than `stall_limit`, is shut down (whatever
+  // waits on it fails, and the connection closes).
+  void ShutdownIfOverdue(int64_t now, int64_t idle_limit, int64_t stall_limit) {
+    const auto over = [now](const std::atomic<int64_t>& since, int64_t limit) {
+      const int64_t t = since.load(std::memory_order_relaxed);
+      return t != 0 && now - t > limit;
+    };
+    if (over(idle_since_, idle_limit)) return Shutdown();
+    if (over(io_since_, stall_limit)) {
       // (The request is the I/O thread's to read; the address is fixed.)
       spdlog::warn("HTTP connection from {}: no progress for {} s, closing it", remote_addr_,
                    server_->options.stall_timeout_seconds);
@@ -532,10 +531,7 @@ void Server::Impl::Sweep() {
     {
       std::lock_guard lock(self->sessions_mu);
       const int64_t now = NowTicks();
-      for (auto* session : self->sessions) {
-        session->ShutdownIfIdle(now, idle);
-        session->ShutdownIfStalled(now, stall);
-      }
+      for (auto* session : self->sessions) session->ShutdownIfOverdue(now, idle, stall);
     }
     self->Sweep();
   });

@@ -13,14 +13,57 @@
 namespace labelloop::gateway::http {
 namespace {
 
+// A Server on a free loopback port for each test, and raw sockets to reach it.
+class ServerTest : public ::testing::Test {
+ protected:
+  void Serve(ServerOptions o, Handlers h) {
+    o.host = "127.0.0.1";
+    o.port = 0;
+    server_ = std::make_unique<Server>(o, std::move(h));
+    ASSERT_TRUE(server_->Start());
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Stop();
+  }
+
+  int Connect() const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  }
+
+  static void Send(int fd, const std::string& s) {
+    ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+  }
+
+  // Reads until the server closes the connection; false if it is still open after `limit`.
+  static bool ClosedWithin(int fd, std::chrono::milliseconds limit, std::string* got = nullptr) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    char buf[65536];
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return true;
+      if (got != nullptr) got->append(buf, static_cast<size_t>(n));
+    }
+    return false;
+  }
+
+  std::unique_ptr<Server> server_;
+};
+
 // A server whose buffered answers come from another thread (as a proxied call's do) and
 // whose /stream path answers in chunks from a worker after reading the body in pieces.
-class HttpServerTest : public ::testing::Test {
+class HttpServerTest : public ServerTest {
  protected:
   void SetUp() override {
     ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
     o.max_body_bytes = 1000;
     o.idle_timeout_seconds = 1;
     Handlers h;
@@ -51,13 +94,8 @@ class HttpServerTest : public ::testing::Test {
       st.WriteChunk(" done");
       st.EndChunked();
     };
-    server_ = std::make_unique<Server>(o, std::move(h));
-    ASSERT_TRUE(server_->Start());
+    Serve(o, std::move(h));
   }
-
-  void TearDown() override { server_->Stop(); }
-
-  std::unique_ptr<Server> server_;
 };
 
 TEST_F(HttpServerTest, AnswersFromAnotherThreadOverOneKeepAliveConnection) {
@@ -96,44 +134,23 @@ TEST_F(HttpServerTest, RefusesBufferedBodiesOverTheLimit) {
 }
 
 TEST_F(HttpServerTest, ClosesIdleConnections) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  const std::string req = "GET /one HTTP/1.1\r\nHost: x\r\n\r\n";
-  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  const int fd = Connect();
+  const auto start = std::chrono::steady_clock::now();
+  Send(fd, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n");
   // The answer, then (idle limit 1 s) the end of the stream within a few seconds.
   std::string got;
-  char buf[4096];
-  const auto start = std::chrono::steady_clock::now();
-  bool eof = false;
-  while (!eof && std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) {
-      eof = true;
-    } else {
-      got.append(buf, static_cast<size_t>(n));
-    }
-  }
+  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(5), &got));
   ::close(fd);
   EXPECT_NE(got.find("GET /one"), std::string::npos) << got;
-  EXPECT_TRUE(eof);
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
 }
 
 // One worker and a stall limit of 1 s: /stream reads its body and answers; /big answers
 // 64 MiB in chunks (more than loopback's socket buffers hold); /a is buffered.
-class HttpServerStallTest : public ::testing::Test {
+class HttpServerStallTest : public ServerTest {
  protected:
   void SetUp() override {
     ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
     o.workers = 1;
     o.stall_timeout_seconds = 1;
     Handlers h;
@@ -165,38 +182,7 @@ class HttpServerStallTest : public ::testing::Test {
       }
       st.EndChunked();
     };
-    server_ = std::make_unique<Server>(o, std::move(h));
-    ASSERT_TRUE(server_->Start());
-  }
-
-  void TearDown() override { server_->Stop(); }
-
-  int Connect() const {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    return fd;
-  }
-
-  static void Send(int fd, const std::string& s) {
-    ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
-  }
-
-  // Reads until the server closes the connection; false if it is still open after `limit`.
-  static bool ClosedWithin(int fd, std::chrono::milliseconds limit, std::string* got = nullptr) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    char buf[65536];
-    while (std::chrono::steady_clock::now() < end) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return true;
-      if (got != nullptr) got->append(buf, static_cast<size_t>(n));
-    }
-    return false;
+    Serve(o, std::move(h));
   }
 
   // A streamed request from a fresh client; with one worker, it needs that worker free.
@@ -206,8 +192,6 @@ class HttpServerStallTest : public ::testing::Test {
     auto res = c.Post("/stream", "hello", "text/plain");
     return res ? res->body : "error: " + httplib::to_string(res.error());
   }
-
-  std::unique_ptr<Server> server_;
 };
 
 TEST_F(HttpServerStallTest, AStalledUploadIsClosedAndItsWorkerFreed) {
