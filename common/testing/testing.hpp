@@ -48,6 +48,12 @@ class TempDatabase {
 
 int FreePort();
 
+// A blocking TCP connection to 127.0.0.1:port; -1 when it cannot be made.
+int ConnectLoopback(int port);
+// Reads fd until the peer closes it (or the connection fails), appending what arrives to
+// *got when given; false if it is still open after `limit`.
+bool ClosedWithin(int fd, std::chrono::milliseconds limit, std::string* got = nullptr);
+
 // Polls cond every 20 ms until it holds or the timeout passes.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
 

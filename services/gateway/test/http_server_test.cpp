@@ -2,13 +2,13 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
+
+#include "common/testing/testing.hpp"
 
 namespace labelloop::gateway::http {
 namespace {
@@ -28,31 +28,13 @@ class ServerTest : public ::testing::Test {
   }
 
   int Connect() const {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const int fd = testing::ConnectLoopback(server_->port());
+    EXPECT_GE(fd, 0);
     return fd;
   }
 
   static void Send(int fd, const std::string& s) {
     ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
-  }
-
-  // Reads until the server closes the connection; false if it is still open after `limit`.
-  static bool ClosedWithin(int fd, std::chrono::milliseconds limit, std::string* got = nullptr) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    char buf[65536];
-    while (std::chrono::steady_clock::now() < end) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return true;
-      if (got != nullptr) got->append(buf, static_cast<size_t>(n));
-    }
-    return false;
   }
 
   std::unique_ptr<Server> server_;
@@ -139,7 +121,7 @@ TEST_F(HttpServerTest, ClosesIdleConnections) {
   Send(fd, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n");
   // The answer, then (idle limit 1 s) the end of the stream within a few seconds.
   std::string got;
-  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(5), &got));
+  EXPECT_TRUE(testing::ClosedWithin(fd, std::chrono::seconds(5), &got));
   ::close(fd);
   EXPECT_NE(got.find("GET /one"), std::string::npos) << got;
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
@@ -198,8 +180,8 @@ TEST_F(HttpServerStallTest, AStalledUploadIsClosedAndItsWorkerFreed) {
   const int fd = Connect();
   Send(fd, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789");
   // The only worker is taken by the upload: its read waits for the rest of the body.
-  EXPECT_FALSE(ClosedWithin(fd, std::chrono::milliseconds(500)));
-  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(4)));
+  EXPECT_FALSE(testing::ClosedWithin(fd, std::chrono::milliseconds(500)));
+  EXPECT_TRUE(testing::ClosedWithin(fd, std::chrono::seconds(4)));
   ::close(fd);
   EXPECT_EQ(StreamedAnswer(), "read 5 bytes");
 }
@@ -212,7 +194,7 @@ TEST_F(HttpServerStallTest, AClientThatStopsReadingIsClosedAndItsWorkerFreed) {
   EXPECT_EQ(StreamedAnswer(), "read 5 bytes");
   std::string got;
   // What the kernel had queued still arrives, then the end: well short of the answer.
-  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(10), &got)) << got.size();
+  EXPECT_TRUE(testing::ClosedWithin(fd, std::chrono::seconds(10), &got)) << got.size();
   EXPECT_LT(got.size(), size_t{64} << 20);
   ::close(fd);
 }
@@ -220,8 +202,8 @@ TEST_F(HttpServerStallTest, AClientThatStopsReadingIsClosedAndItsWorkerFreed) {
 TEST_F(HttpServerStallTest, AStalledBufferedBodyIsClosed) {
   const int fd = Connect();
   Send(fd, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n0123456789");
-  EXPECT_FALSE(ClosedWithin(fd, std::chrono::milliseconds(500)));
-  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(4)));
+  EXPECT_FALSE(testing::ClosedWithin(fd, std::chrono::milliseconds(500)));
+  EXPECT_TRUE(testing::ClosedWithin(fd, std::chrono::seconds(4)));
   ::close(fd);
 }
 
@@ -234,7 +216,7 @@ TEST_F(HttpServerStallTest, ASlowButSteadyUploadIsNotCut) {
     Send(fd, "x");
   }
   std::string got;
-  EXPECT_TRUE(ClosedWithin(fd, std::chrono::seconds(4), &got));
+  EXPECT_TRUE(testing::ClosedWithin(fd, std::chrono::seconds(4), &got));
   ::close(fd);
   EXPECT_NE(got.find("200 OK"), std::string::npos) << got;
   EXPECT_NE(got.find("read 8 bytes"), std::string::npos) << got;
