@@ -95,11 +95,11 @@ int main(int argc, char** argv) {
     size_t i = 0;
     conn.CopyIn(
         "COPY labeling.items (project_id, external_id, features) FROM STDIN (FORMAT binary)",
-        [&](ranking::storage::BinaryRowWriter& w) {
+        [&](pg::binary::CopyEncoder& w) {
           float f[8];
           for (size_t end = std::min(items, i + 10000); i < end; ++i) {
             for (auto& x : f) x = z(gen);
-            w.BeginRow(3);
+            w.BeginTuple(3);
             w.Int64(project);
             w.Text("e" + std::to_string(i));
             w.FloatArray(f);

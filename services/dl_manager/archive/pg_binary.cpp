@@ -1,74 +1,15 @@
 #include "services/dl_manager/archive/pg_binary.hpp"
 
-#include <bit>
 #include <charconv>
 #include <limits>
 
 #include "common/json/json_text.hpp"
+#include "common/pg/binary_format.hpp"
 
 namespace labelloop::dl_manager::pg_binary {
 namespace {
 
-template <typename T>
-T BigEndian(const char* p) {
-  uint64_t v = 0;  // compiles to one load and a byte swap
-  for (size_t i = 0; i < sizeof(T); ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return static_cast<T>(v);
-}
-
-template <typename T>
-T Fixed(std::string_view field, const char* type) {
-  if (field.size() != sizeof(T)) {
-    throw BinaryFormatError(std::string("a ") + type + " field has " +
-                            std::to_string(field.size()) + " bytes, expected " +
-                            std::to_string(sizeof(T)));
-  }
-  return BigEndian<T>(field.data());
-}
-
-// Walks an array_send() value: header, dimensions, then (length, bytes) per element.
-class ArrayReader {
- public:
-  explicit ArrayReader(std::string_view field) : p_(field.data()), end_(p_ + field.size()) {
-    const int32_t ndim = Int32();
-    Int32();  // has-nulls flag
-    Int32();  // element type oid
-    if (ndim < 0 || ndim > 6)
-      throw BinaryFormatError("an array has " + std::to_string(ndim) + " dimensions");
-    for (int32_t d = 0; d < ndim; ++d) {
-      const int32_t n = Int32();
-      Int32();  // lower bound
-      if (n < 0) throw BinaryFormatError("an array dimension has a negative length");
-      dims_.push_back(n);
-    }
-  }
-  const std::vector<int32_t>& dims() const { return dims_; }
-  // The next element; false for NULL.
-  bool Element(std::string_view* value) {
-    const int32_t len = Int32();
-    if (len < 0) return false;
-    if (end_ - p_ < len) throw BinaryFormatError("an array element runs past its field");
-    *value = std::string_view(p_, static_cast<size_t>(len));
-    p_ += len;
-    return true;
-  }
-  void CheckEnd() const {
-    if (p_ != end_) throw BinaryFormatError("an array has bytes after its last element");
-  }
-
- private:
-  int32_t Int32() {
-    if (end_ - p_ < 4) throw BinaryFormatError("an array field is truncated");
-    const int32_t v = BigEndian<int32_t>(p_);
-    p_ += 4;
-    return v;
-  }
-  const char* p_;
-  const char* end_;
-  std::vector<int32_t> dims_;
-};
-
-void AppendTextElements(std::string* out, ArrayReader& reader, size_t dim) {
+void AppendTextElements(std::string* out, pg::binary::ArrayReader& reader, size_t dim) {
   out->push_back('[');
   const int32_t n = reader.dims()[dim];
   for (int32_t i = 0; i < n; ++i) {
@@ -108,14 +49,6 @@ void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
 }
 
 }  // namespace
-
-int64_t Int8(std::string_view field) { return Fixed<int64_t>(field, "int8"); }
-int32_t Int4(std::string_view field) { return Fixed<int32_t>(field, "int4"); }
-bool Bool(std::string_view field) { return Fixed<uint8_t>(field, "bool") != 0; }
-float Float4(std::string_view field) {
-  return std::bit_cast<float>(Fixed<uint32_t>(field, "float4"));
-}
-int64_t TimestampMicros(std::string_view field) { return Fixed<int64_t>(field, "timestamptz"); }
 
 void AppendJsonTimestamp(std::string* out, int64_t micros) {
   if (micros == std::numeric_limits<int64_t>::max()) {
@@ -168,28 +101,11 @@ void AppendJsonTimestamp(std::string* out, int64_t micros) {
 }
 
 void AppendJsonTextArray(std::string* out, std::string_view field) {
-  ArrayReader reader(field);
+  pg::binary::ArrayReader reader(field);
   if (reader.dims().empty()) {
     out->append("[]");
   } else {
     AppendTextElements(out, reader, 0);
-  }
-  reader.CheckEnd();
-}
-
-void Float4Array(std::string_view field, std::vector<float>* out) {
-  out->clear();
-  ArrayReader reader(field);
-  if (reader.dims().size() > 1) {
-    throw BinaryFormatError("a real[] has " + std::to_string(reader.dims().size()) +
-                            " dimensions, expected one");
-  }
-  const int32_t n = reader.dims().empty() ? 0 : reader.dims()[0];
-  out->reserve(static_cast<size_t>(n));
-  for (int32_t i = 0; i < n; ++i) {
-    std::string_view value;
-    out->push_back(reader.Element(&value) ? Float4(value)
-                                          : std::numeric_limits<float>::quiet_NaN());
   }
   reader.CheckEnd();
 }

@@ -1,7 +1,7 @@
 // Server-side cursors read in PostgreSQL's binary format, a batch per FETCH, straight
 // through libpq (pqxx 6 cannot ask for binary results), on the connection and inside the
 // transaction of a pqxx transaction: plain columns cost the backend almost nothing to
-// send, and the client formats them (see archive/pg_binary.hpp).
+// send, and the client formats them (see common/pg/binary_format.hpp and archive/pg_binary.hpp).
 //
 // Several cursors share one connection (an export merges items with their labels in
 // item order). Each cursor asks for its next batch as soon as it has received one, so

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "common/bootstrap/runtime.hpp"
+#include "common/pg/binary_format.hpp"
 #include "services/dl_manager/archive/classifier.hpp"
 #include "services/dl_manager/archive/json_text.hpp"
 #include "services/dl_manager/archive/pg_binary.hpp"
@@ -17,7 +18,7 @@
 namespace labelloop::dl_manager {
 namespace {
 
-namespace bin = pg_binary;
+namespace bin = pg::binary;
 
 // Plain columns, in binary, read by cursors in item order; every record is formatted
 // here. The labels are a second cursor merged with the items by item id (both sorted
@@ -61,7 +62,7 @@ void AppendTimestampOrNull(std::string* out, const BinaryCursor& c, int column) 
   if (c.IsNull(column)) {
     out->append("null");
   } else {
-    bin::AppendJsonTimestamp(out, bin::TimestampMicros(c.Field(column)));
+    pg_binary::AppendJsonTimestamp(out, bin::TimestampMicros(c.Field(column)));
   }
 }
 
@@ -77,7 +78,7 @@ void AppendTextArrayOrNull(std::string* out, const BinaryCursor& c, int column) 
   if (c.IsNull(column)) {
     out->append("null");
   } else {
-    bin::AppendJsonTextArray(out, c.Field(column));
+    pg_binary::AppendJsonTextArray(out, c.Field(column));
   }
 }
 
@@ -238,7 +239,7 @@ class HumanLabels : public ItemsWithLabels {
     }
     out->append("],\"labeled_at\":");
     if (any) {
-      bin::AppendJsonTimestamp(out, labeled_at);
+      pg_binary::AppendJsonTimestamp(out, labeled_at);
     } else {
       out->append("null");
     }

@@ -1,6 +1,6 @@
 // Binary COPY (PostgreSQL's COPY ... FROM STDIN WITH (FORMAT binary)) written straight to
-// libpq from large buffers: values are encoded once, with no per-row allocation, and
-// sent when the buffer reaches its threshold. Used inside a pqxx transaction.
+// libpq from large buffers (encoded by common/pg/binary_format's CopyEncoder) and sent
+// when the buffer reaches its threshold. Used inside a pqxx transaction.
 #pragma once
 
 #include <cstdint>
@@ -11,32 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/pg/binary_format.hpp"
+
 namespace labelloop::labeling::ingest {
-
-// Encodes tuples in the binary COPY format.
-class CopyEncoder {
- public:
-  CopyEncoder();
-  void BeginTuple(int16_t fields);
-  void Null();
-  void Text(std::string_view s);  // text, bytea: the raw bytes
-  void Jsonb(std::string_view json);
-  void Int64(int64_t v);
-  void TimestampMicros(int64_t unix_micros);                 // timestamptz
-  void FloatArray(std::span<const float> values);            // real[]
-  void TextArray(std::span<const std::string_view> values);  // text[]
-  // Marks/undoes the tuple being written (a row found bad midway).
-  size_t Mark() const { return buf_.size(); }
-  void Truncate(size_t mark) { buf_.resize(mark); }
-  std::string& buffer() { return buf_; }
-  void AppendTrailer();
-
- private:
-  void Put16(int16_t v);
-  void Put32(int32_t v);
-  void Put64(int64_t v);
-  std::string buf_;
-};
 
 // A COPY the server refused; sqlstate is the SQLSTATE of its error ("23505": a unique
 // violation).
@@ -62,7 +39,7 @@ class CopyStream {
   // Copies the binary COPY data in the file `fd` (from its start: a whole stream as a
   // tee wrote it) into `target`; returns the rows copied; throws CopyError.
   static int64_t Replay(pqxx::dbtransaction& tx, const std::string& target, int fd);
-  CopyEncoder& encoder() { return encoder_; }
+  pg::binary::CopyEncoder& encoder() { return encoder_; }
   // Sends the buffer when it is over the threshold; throws std::runtime_error.
   void MaybeFlush() {
     if (encoder_.buffer().size() >= flush_bytes_) Flush();
@@ -75,7 +52,7 @@ class CopyStream {
 
  private:
   void* conn_;  // PGconn*
-  CopyEncoder encoder_;
+  pg::binary::CopyEncoder encoder_;
   size_t flush_bytes_;
   int tee_fd_;
   bool active_ = false;

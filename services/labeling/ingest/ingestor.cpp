@@ -204,7 +204,7 @@ class Session final : public UploadSession {
       if (ProjectHasNoItems()) {
         StartDirectCopy();
       } else {
-        pending_ = std::make_unique<CopyEncoder>();
+        pending_ = std::make_unique<pg::binary::CopyEncoder>();
       }
     } else {
       tx_->exec(kCreateStage);
@@ -447,7 +447,7 @@ class Session final : public UploadSession {
     // In all-or-nothing mode nothing is kept after a reject: stop sending rows.
     if (spec_.mode == Mode::kAllOrNothing && result_.rows_rejected > 0) return "";
 
-    CopyEncoder& enc = pending_ ? *pending_ : copy_->encoder();
+    pg::binary::CopyEncoder& enc = pending_ ? *pending_ : copy_->encoder();
     if (direct_layout_) {
       enc.BeginTuple(kDirectColumns);
       enc.Int64(project_.id);
@@ -1032,13 +1032,13 @@ class Session final : public UploadSession {
   pg::Pool::Lease lease_;
   std::unique_ptr<pqxx::work> tx_;
   std::unique_ptr<CopyStream> copy_;
-  bool direct_layout_ = false;            // rows encoded as kDirectTarget's columns
-  bool direct_ = false;                   // copy_ goes into labeling.items
-  std::unique_ptr<Spool> copy_spool_;     // what a direct COPY sent
-  int64_t direct_rows_ = 0;               // rows a finished direct COPY stored
-  bool insert_on_conflict_ = false;       // staged rows of the direct layout: ON CONFLICT
-  std::unique_ptr<CopyEncoder> pending_;  // rows encoded before ChooseTarget
-  std::vector<std::string> pending_ids_;  // their external ids
+  bool direct_layout_ = false;         // rows encoded as kDirectTarget's columns
+  bool direct_ = false;                // copy_ goes into labeling.items
+  std::unique_ptr<Spool> copy_spool_;  // what a direct COPY sent
+  int64_t direct_rows_ = 0;            // rows a finished direct COPY stored
+  bool insert_on_conflict_ = false;    // staged rows of the direct layout: ON CONFLICT
+  std::unique_ptr<pg::binary::CopyEncoder> pending_;  // rows encoded before ChooseTarget
+  std::vector<std::string> pending_ids_;              // their external ids
   ProjectInfo project_;
   ImageFeatureSpec image_spec_;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 
-#include <bit>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -12,7 +11,6 @@ namespace labelloop::ranking::storage {
 namespace {
 
 constexpr char kSignature[] = "PGCOPY\n\377\r\n";  // 11 bytes with the terminating NUL
-constexpr uint32_t kFloat4Oid = 700;
 
 inline uint32_t Be32(const char* p) {
   uint32_t v;
@@ -45,91 +43,6 @@ void Check(PGconn* c, PGresult* r, ExecStatusType want, const std::string& what)
 }
 
 }  // namespace
-
-int64_t DecodeInt64(Field f) {
-  if (f.len != 8) throw std::runtime_error("expected an int8 field");
-  uint64_t hi = Be32(f.data), lo = Be32(f.data + 4);
-  return static_cast<int64_t>((hi << 32) | lo);
-}
-
-int AppendFloatArray(Field f, std::vector<float>& out) {
-  if (f.len < 12) return -1;  // NULL or too short
-  const char* p = f.data;
-  const int32_t ndim = static_cast<int32_t>(Be32(p));
-  const int32_t has_null = static_cast<int32_t>(Be32(p + 4));
-  const uint32_t oid = Be32(p + 8);
-  if (ndim == 0) return 0;  // an empty array
-  if (ndim != 1 || has_null != 0 || oid != kFloat4Oid || f.len < 20) return -1;
-  const int32_t n = static_cast<int32_t>(Be32(p + 12));
-  if (n < 0 || f.len != 20 + n * 8) return -1;
-  const char* e = p + 20;
-  const size_t base = out.size();
-  out.resize(base + static_cast<size_t>(n));
-  for (int32_t i = 0; i < n; ++i, e += 8) {
-    if (static_cast<int32_t>(Be32(e)) != 4) return -1;
-    out[base + i] = std::bit_cast<float>(Be32(e + 4));
-  }
-  return n;
-}
-
-bool DecodeFloatArray(Field f, std::vector<float>& out) {
-  out.clear();
-  return AppendFloatArray(f, out) >= 0;
-}
-
-BinaryRowWriter::BinaryRowWriter() {
-  buf_.append(kSignature, 11);
-  buf_.append(8, '\0');  // flags, header extension length
-}
-
-void BinaryRowWriter::BeginRow(int16_t fields) {
-  const uint16_t v = htons(static_cast<uint16_t>(fields));
-  buf_.append(reinterpret_cast<const char*>(&v), 2);
-}
-
-void BinaryRowWriter::Int64(int64_t v) {
-  const uint32_t len = htonl(8);
-  const uint32_t hi = htonl(static_cast<uint32_t>(static_cast<uint64_t>(v) >> 32));
-  const uint32_t lo = htonl(static_cast<uint32_t>(v));
-  buf_.append(reinterpret_cast<const char*>(&len), 4);
-  buf_.append(reinterpret_cast<const char*>(&hi), 4);
-  buf_.append(reinterpret_cast<const char*>(&lo), 4);
-}
-
-void BinaryRowWriter::Int32(int32_t v) {
-  const uint32_t len = htonl(4);
-  const uint32_t be = htonl(static_cast<uint32_t>(v));
-  buf_.append(reinterpret_cast<const char*>(&len), 4);
-  buf_.append(reinterpret_cast<const char*>(&be), 4);
-}
-
-void BinaryRowWriter::Text(std::string_view v) {
-  const uint32_t len = htonl(static_cast<uint32_t>(v.size()));
-  buf_.append(reinterpret_cast<const char*>(&len), 4);
-  buf_.append(v.data(), v.size());
-}
-
-void BinaryRowWriter::FloatArray(std::span<const float> values) {
-  auto put = [&](uint32_t v) {
-    v = htonl(v);
-    buf_.append(reinterpret_cast<const char*>(&v), 4);
-  };
-  put(static_cast<uint32_t>(20 + values.size() * 8));
-  put(1);           // ndim
-  put(0);           // no NULLs
-  put(kFloat4Oid);  // element type
-  put(static_cast<uint32_t>(values.size()));
-  put(1);  // lower bound
-  for (float f : values) {
-    put(4);
-    put(std::bit_cast<uint32_t>(f));
-  }
-}
-
-void BinaryRowWriter::Finish() {
-  const uint16_t v = 0xffff;
-  buf_.append(reinterpret_cast<const char*>(&v), 2);
-}
 
 Connection::Connection(const std::string& url) {
   conn_ = PQconnectdb(url.c_str());
@@ -230,15 +143,15 @@ void Connection::CopyOut(const std::string& copy_sql,
 }
 
 void Connection::CopyIn(const std::string& copy_sql,
-                        const std::function<bool(BinaryRowWriter&)>& produce) {
+                        const std::function<bool(pg::binary::CopyEncoder&)>& produce) {
   Result start(PQexec(conn_, copy_sql.c_str()));
   Check(conn_, start.get(), PGRES_COPY_IN, "COPY failed");
-  BinaryRowWriter writer;
+  pg::binary::CopyEncoder encoder;
   bool more = true;
   while (more) {
-    more = produce(writer);
-    if (!more) writer.Finish();
-    auto& b = writer.buffer();
+    more = produce(encoder);
+    if (!more) encoder.AppendTrailer();
+    auto& b = encoder.buffer();
     if (!b.empty() && PQputCopyData(conn_, b.data(), static_cast<int>(b.size())) != 1) {
       throw std::runtime_error("COPY failed: " + ErrorOf(conn_));
     }

@@ -1,6 +1,7 @@
 // Bulk reads and writes in PostgreSQL's binary COPY format over a libpq connection of
 // its own (libpqxx 6.4 only streams COPY as text, and parsing real[] from text costs
-// more than the rest of a rebuild).
+// more than the rest of a rebuild). The values are encoded and decoded by
+// common/pg/binary_format.
 #pragma once
 
 #include <cstdint>
@@ -10,37 +11,20 @@
 #include <string_view>
 #include <vector>
 
+#include "common/pg/binary_format.hpp"
+
 struct pg_conn;
 
 namespace labelloop::ranking::storage {
 
-// One field of a binary COPY row (null when len < 0).
+// One field of a binary COPY row (decode it with common/pg/binary_format).
 struct Field {
   const char* data = nullptr;
-  int32_t len = -1;
-};
-
-// A real[] (float4[]) in binary array format, decoded; false when it is not a
-// one-dimensional float4 array without NULLs.
-bool DecodeFloatArray(Field f, std::vector<float>& out);
-// Appends the values of a one-dimensional float4 array to `out`; returns how many, or -1.
-int AppendFloatArray(Field f, std::vector<float>& out);
-int64_t DecodeInt64(Field f);
-
-// Encoders for COPY FROM (FORMAT binary).
-class BinaryRowWriter {
- public:
-  BinaryRowWriter();
-  void BeginRow(int16_t fields);
-  void Int64(int64_t v);
-  void Text(std::string_view v);  // also bytea: raw bytes
-  void Int32(int32_t v);
-  void FloatArray(std::span<const float> values);
-  std::string& buffer() { return buf_; }
-  void Finish();  // the trailer
-
- private:
-  std::string buf_;
+  int32_t len = -1;  // -1: NULL
+  // The field's bytes (none for NULL).
+  std::string_view bytes() const {
+    return len < 0 ? std::string_view() : std::string_view(data, static_cast<size_t>(len));
+  }
 };
 
 class Connection {
@@ -55,9 +39,10 @@ class Connection {
   // Runs COPY ... TO STDOUT (FORMAT binary) and calls on_row for every row.
   void CopyOut(const std::string& copy_sql,
                const std::function<void(std::span<const Field>)>& on_row);
-  // Runs COPY ... FROM STDIN (FORMAT binary); produce(writer) fills the writer and
-  // returns false when done (the buffer is sent after each call).
-  void CopyIn(const std::string& copy_sql, const std::function<bool(BinaryRowWriter&)>& produce);
+  // Runs COPY ... FROM STDIN (FORMAT binary); produce(encoder) encodes rows and returns
+  // false when done (the buffer is sent after each call).
+  void CopyIn(const std::string& copy_sql,
+              const std::function<bool(pg::binary::CopyEncoder&)>& produce);
 
  private:
   pg_conn* conn_ = nullptr;

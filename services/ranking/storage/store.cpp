@@ -1,7 +1,5 @@
 #include "services/ranking/storage/store.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -178,8 +176,8 @@ void CopyChunks(const std::string& url, const ModelInfo& model,
   std::optional<int64_t> previous_last;
   size_t next = 0;
   conn.CopyOut(sql, [&](std::span<const Field> f) {
-    const int64_t chunk = DecodeInt64(f[0]);
-    const int64_t rows = DecodeInt64(f[1]);
+    const int64_t chunk = pg::binary::Int8(f[0].bytes());
+    const int64_t rows = pg::binary::Int8(f[1].bytes());
     if (f[2].len < 0 || f[3].len < 0) throw std::runtime_error("prediction chunk: NULL bytes");
     const std::string_view ids(f[2].data, static_cast<size_t>(f[2].len));
     const std::string error =
@@ -334,7 +332,7 @@ void Store::SaveScores(const ScoreTable& table, int64_t random_seed) {
   conn.CopyIn(
       "COPY ranking.score_chunks (project_id, model_id, chunk, items, item_ids, scores) "
       "FROM STDIN (FORMAT binary)",
-      [&](BinaryRowWriter& w) {
+      [&](pg::binary::CopyEncoder& w) {
         if (start >= ids.size()) return false;
         const size_t n = std::min(kChunk, ids.size() - start);
         scores.resize(n * kBaseStrategies * sizeof(float));
@@ -344,7 +342,7 @@ void Store::SaveScores(const ScoreTable& table, int64_t random_seed) {
             out[r * kBaseStrategies + b] = table.scores(b)[start + r];
           }
         }
-        w.BeginRow(6);
+        w.BeginTuple(6);
         w.Int64(model.project_id);
         w.Int64(model.model_id);
         w.Int32(chunk++);
@@ -390,9 +388,7 @@ void Store::LoadScores(int64_t project_id, int64_t model_id, std::vector<int64_t
       " ORDER BY chunk) TO STDOUT (FORMAT binary)";
   conn.CopyOut(sql, [&](std::span<const Field> f) {
     if (f[0].len != 4) throw std::runtime_error("score_chunks.items: not an integer");
-    uint32_t be;
-    std::memcpy(&be, f[0].data, 4);
-    const size_t n = ntohl(be);
+    const auto n = static_cast<size_t>(static_cast<uint32_t>(pg::binary::Int4(f[0].bytes())));
     if (f[1].len != static_cast<int32_t>(n * sizeof(int64_t)) ||
         f[2].len != static_cast<int32_t>(n * kBaseStrategies * sizeof(float))) {
       throw std::runtime_error("score_chunks: a chunk's sizes do not match its item count");
