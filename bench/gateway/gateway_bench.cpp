@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/machine.hpp"
 #include "labelloop/v1/labeling.grpc.pb.h"
 
 namespace {
@@ -109,18 +110,6 @@ std::string LoadAverage() {
   std::string one, five, fifteen;
   f >> one >> five >> fifteen;
   return one + " " + five + " " + fifteen;
-}
-
-// The machine's busy and total CPU time so far (jiffies of every core, from /proc/stat):
-// whether a closed-loop run saturates the cores, or leaves them idle while calls wait.
-std::pair<double, double> MachineCpu() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  double v[8] = {};
-  f >> cpu >> v[0] >> v[1] >> v[2] >> v[3] >> v[4] >> v[5] >> v[6] >> v[7];
-  double total = 0;
-  for (double x : v) total += x;
-  return {total - v[3] - v[4], total};  // idle and iowait are not busy
 }
 
 enum class Target { kDirect, kGatewayGrpc, kGatewayHttp, kFloor };
@@ -295,7 +284,7 @@ Result Run(const Options& o, Target target, Work work, double rate) {
   const double lab_cpu0 = CpuMicros(o.labeling_pid), gw_cpu0 = CpuMicros(hop_pid);
   const double gw_switches0 = ContextSwitches(hop_pid);
   const double lab_switches0 = ContextSwitches(o.labeling_pid);
-  const auto machine0 = MachineCpu();
+  const auto machine0 = labelloop::bench::MachineCpu();
   const auto start = Clock::now();
   const auto interval = rate > 0 ? std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(o.clients / rate))
@@ -327,7 +316,7 @@ Result Run(const Options& o, Target target, Work work, double rate) {
   const double gw_cpu = CpuMicros(hop_pid) - gw_cpu0;
   const double gw_switches = ContextSwitches(hop_pid) - gw_switches0;
   const double lab_switches = ContextSwitches(o.labeling_pid) - lab_switches0;
-  const auto machine1 = MachineCpu();
+  const auto machine1 = labelloop::bench::MachineCpu();
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -341,10 +330,7 @@ Result Run(const Options& o, Target target, Work work, double rate) {
   r.gateway_cpu_us = gw_cpu / static_cast<double>(all.size());
   r.gateway_switches = gw_switches / static_cast<double>(all.size());
   r.labeling_switches = lab_switches / static_cast<double>(all.size());
-  if (machine1.second > machine0.second) {
-    r.machine_busy =
-        100.0 * (machine1.first - machine0.first) / (machine1.second - machine0.second);
-  }
+  r.machine_busy = labelloop::bench::BusyPercent(machine0, machine1);
   return r;
 }
 

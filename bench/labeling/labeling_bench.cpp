@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/machine.hpp"
 #include "labelloop/v1/labeling.grpc.pb.h"
 
 namespace {
@@ -319,9 +320,11 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
   counters.measuring = true;
+  const auto machine0 = labelloop::bench::MachineCpu();
   auto start = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   counters.measuring = false;
+  const double busy = labelloop::bench::BusyPercent(machine0, labelloop::bench::MachineCpu());
   auto elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   counters.stop = true;
   pacer.Close();
@@ -344,13 +347,17 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
     submits.insert(submits.end(), a.submit_ms.begin(), a.submit_ms.end());
     total += a.cycles;
   }
+  // The share of claims over the goal's 20 ms: how far the p99 is from it.
+  const auto slow = std::count_if(claims.begin(), claims.end(), [](double ms) { return ms > 20; });
   std::printf(
       "{\"cycles\":%ld,\"seconds\":%.2f,\"cycles_per_s\":%.1f,\"claim_p50_ms\":%.2f,"
       "\"claim_p99_ms\":%.2f,\"submit_p50_ms\":%.2f,\"submit_p99_ms\":%.2f,\"errors\":%ld,"
-      "\"empty_claims\":%ld%s}\n",
+      "\"empty_claims\":%ld,\"claims_over_20ms_pct\":%.2f,\"machine_busy_pct\":%.1f%s}\n",
       total, elapsed, static_cast<double>(total) / elapsed, Percentile(claims, 0.50),
       Percentile(claims, 0.99), Percentile(submits, 0.50), Percentile(submits, 0.99),
       counters.errors.load(), counters.empty.load(),
+      claims.empty() ? 0.0 : 100.0 * static_cast<double>(slow) / static_cast<double>(claims.size()),
+      busy,
       // Paced: how late cycles started after they were due (the load generator's own
       // delay, inside the claim latencies above).
       lags.empty() ? ""
