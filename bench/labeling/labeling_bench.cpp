@@ -5,8 +5,9 @@
 //
 // `run` starts CLIENTS annotators, each with its own channel (connection), each looping
 // ClaimNext(n = 1) then SubmitLabel, driven asynchronously by two threads, and prints
-// one line of JSON: cycles per second over the measured window and p50/p99 latency (ms)
-// of each call (from the call's start to its completion event). With RATE (cycles/s in
+// one line of JSON: cycles per second over the measured window, p50/p99 latency (ms)
+// of each call (from the call's start to its completion event), the share of claims over
+// 20 ms and how busy the machine was meanwhile (/proc/stat). With RATE (cycles/s in
 // all), each annotator starts its cycles on a fixed schedule instead (paced), and a
 // claim's latency counts from when its cycle was due.
 #include <grpcpp/alarm.h>
