@@ -28,29 +28,33 @@ constexpr const char* kLabeledItemsSql = R"(
 SELECT item_id, external_id, sample_ts, labels FROM labeling.v_items
 WHERE project_id = $1 AND labeled ORDER BY item_id)";
 
-constexpr const char* kAllItemsSql = R"(
-SELECT item_id, external_id, sample_ts, labeled FROM labeling.v_items
-WHERE project_id = $1 ORDER BY item_id)";
+// The unlabeled items in item order walk the project's range of items_claim_idx, which
+// is ordered by item_id + 0 (see labeling's migration 0007); the labeled ones walk
+// items_labeled_idx. Every item of a project is read as those two cursors merged: a
+// query for all of them could only walk items_pkey across every project's items.
+constexpr const char* kLabeledStampsSql = R"(
+SELECT item_id, external_id, sample_ts FROM labeling.v_items
+WHERE project_id = $1 AND labeled ORDER BY item_id)";
 
 constexpr const char* kUnlabeledItemsSql = R"(
 SELECT item_id, external_id, sample_ts FROM labeling.v_items
-WHERE project_id = $1 AND NOT labeled ORDER BY item_id)";
+WHERE project_id = $1 AND unlabeled ORDER BY item_id + 0)";
 
 constexpr const char* kUnlabeledFeaturesSql = R"(
 SELECT item_id, external_id, sample_ts, features FROM labeling.v_items
-WHERE project_id = $1 AND NOT labeled ORDER BY item_id)";
+WHERE project_id = $1 AND unlabeled ORDER BY item_id + 0)";
 
 constexpr const char* kLabelsSql = R"(
 SELECT item_id, annotator, classes, created_at, updated_at, seconds_spent
 FROM labeling.v_labels WHERE project_id = $1 ORDER BY item_id, annotator)";
 
 constexpr const char* kUnlabeledCountSql = R"(
-SELECT count(*) FROM labeling.v_items WHERE project_id = $1 AND NOT labeled)";
+SELECT count(*) FROM labeling.v_items WHERE project_id = $1 AND unlabeled)";
 
 // Column positions shared by the item queries above.
 enum ItemColumn { kItemId = 0, kExternalId = 1, kSampleTs = 2, kFourth = 3 };
+// Column 0 of every query here is the item id.
 enum LabelColumn {
-  kLabelItem = 0,
   kAnnotator = 1,
   kClasses = 2,
   kCreatedAt = 3,
@@ -98,29 +102,40 @@ void AppendItemHead(std::string* out, const BinaryCursor& item) {
   AppendTimestampOrNull(out, item, kSampleTs);
 }
 
-// The project's labels in (item id, annotator) order, merged with an item cursor.
-class LabelMerge {
+// A cursor whose rows come in item order, with the current row's item id (column 0)
+// read ahead, for merging cursors by item.
+class ItemOrderedCursor {
  public:
-  LabelMerge(CursorSession& session, const std::string& name, const ExportOptions& options)
-      : cursor_(session, name, kLabelsSql, {std::to_string(options.project_id)},
-                options.batch_rows) {
+  ItemOrderedCursor(CursorSession& session, const std::string& name, const std::string& sql,
+                    const std::vector<std::string>& params, int batch_rows)
+      : cursor_(session, name, sql, params, batch_rows) {
     Advance();
   }
-  // Skips the labels of items before item_id; true when the current label is item_id's.
-  bool At(int64_t item_id) {
-    while (has_ && item_ < item_id) Advance();
-    return has_ && item_ == item_id;
-  }
+  bool has() const { return has_; }
+  int64_t item() const { return item_; }
+  const BinaryCursor& row() const { return cursor_; }
   void Advance() {
     has_ = cursor_.Next();
-    if (has_) item_ = bin::Int8(cursor_.Field(kLabelItem));
+    if (has_) item_ = bin::Int8(cursor_.Field(0));
   }
-  const BinaryCursor& row() const { return cursor_; }
 
  private:
   BinaryCursor cursor_;
   bool has_ = false;
   int64_t item_ = 0;
+};
+
+// The project's labels in (item id, annotator) order, merged with an item cursor.
+class LabelMerge : public ItemOrderedCursor {
+ public:
+  LabelMerge(CursorSession& session, const std::string& name, const ExportOptions& options)
+      : ItemOrderedCursor(session, name, kLabelsSql, {std::to_string(options.project_id)},
+                          options.batch_rows) {}
+  // Skips the labels of items before item_id; true when the current label is item_id's.
+  bool At(int64_t item_id) {
+    while (has() && item() < item_id) Advance();
+    return has() && item() == item_id;
+  }
 };
 
 // A JSON array of records written a bounded number of items per Next(), from cursors
@@ -249,21 +264,38 @@ class HumanLabels : public ItemsWithLabels {
 };
 
 // timestamps.json: one record per (item, label) for every item; items without a label
-// get one record with null label fields.
-class Timestamps : public ItemsWithLabels {
+// get one record with null label fields. The items are the labeled and the unlabeled
+// cursors merged by item id.
+class Timestamps : public RecordsProducer {
  public:
   Timestamps(pqxx::dbtransaction& tx, const ExportOptions& options, BuildProgress* progress)
-      : ItemsWithLabels(tx, "timestamps.json", options, progress, kAllItemsSql, "ll_stamps") {}
+      : RecordsProducer(tx, "timestamps.json", options, progress) {}
 
  protected:
+  void OpenCursors(CursorSession& session) override {
+    labeled_ = std::make_unique<ItemOrderedCursor>(session, "ll_stamps_labeled", kLabeledStampsSql,
+                                                   ProjectParam(), options_.batch_rows);
+    unlabeled_ = std::make_unique<ItemOrderedCursor>(
+        session, "ll_stamps_unlabeled", kUnlabeledItemsSql, ProjectParam(), options_.batch_rows);
+    labels_ = std::make_unique<LabelMerge>(session, "ll_stamps_labels", options_);
+  }
+  void CloseCursors() override {
+    labeled_.reset();
+    unlabeled_.reset();
+    labels_.reset();
+  }
+
   bool WriteItem(std::string* out) override {
-    if (!items_->Next()) return false;
-    const int64_t item = bin::Int8(items_->Field(kItemId));
-    const bool labeled = bin::Bool(items_->Field(kFourth));
+    const bool labeled =
+        labeled_->has() && (!unlabeled_->has() || labeled_->item() < unlabeled_->item());
+    ItemOrderedCursor& next = labeled ? *labeled_ : *unlabeled_;
+    if (!next.has()) return false;
+    const BinaryCursor& row = next.row();
+    const int64_t item = next.item();
     bool any = false;
     for (; labels_->At(item); labels_->Advance()) {
       const BinaryCursor& l = labels_->row();
-      Begin(out, labeled);
+      Begin(out, row, labeled);
       out->append(",\"annotator\":");
       AppendTextOrNull(out, l, kAnnotator);
       out->append(",\"label_classes\":");
@@ -282,20 +314,25 @@ class Timestamps : public ItemsWithLabels {
       any = true;
     }
     if (!any) {
-      Begin(out, labeled);
+      Begin(out, row, labeled);
       out->append(
           ",\"annotator\":null,\"label_classes\":null,\"submitted_at\":null,"
           "\"updated_at\":null,\"seconds_spent\":null}");
     }
+    next.Advance();
     return true;
   }
 
  private:
-  void Begin(std::string* out, bool labeled) {
+  void Begin(std::string* out, const BinaryCursor& item, bool labeled) {
     BeginRecord(out);
-    AppendItemHead(out, *items_);
+    AppendItemHead(out, item);
     out->append(labeled ? ",\"labeled\":true" : ",\"labeled\":false");
   }
+
+  std::unique_ptr<ItemOrderedCursor> labeled_;
+  std::unique_ptr<ItemOrderedCursor> unlabeled_;
+  std::unique_ptr<LabelMerge> labels_;
 };
 
 // The stored predictions of a model, asked for in ascending item id.

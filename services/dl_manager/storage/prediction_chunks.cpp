@@ -111,7 +111,7 @@ PredictionCoverage StoredPredictionCoverage(pqxx::transaction_base& tx, int64_t 
   PredictionChunkReader stored(tx, model_id, classes, /*with_probabilities=*/false);
   tx.exec_params(
       "DECLARE ll_coverage NO SCROLL CURSOR FOR SELECT item_id FROM labeling.v_items "
-      "WHERE project_id = $1 AND NOT labeled ORDER BY item_id",
+      "WHERE project_id = $1 AND unlabeled ORDER BY item_id + 0",  // items_claim_idx's order
       project_id);
   const std::string fetch = "FETCH FORWARD " + std::to_string(batch_rows) + " FROM ll_coverage";
   std::span<const float> unused;

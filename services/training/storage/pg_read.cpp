@@ -91,8 +91,10 @@ void StreamItems(pg::Pool& pool, int64_t project_id, bool labeled, int batch_row
     tx.exec(
         "DECLARE items_cur NO SCROLL CURSOR FOR SELECT item_id, features, labels "
         "FROM labeling.v_items WHERE project_id = " +
-        tx.quote(project_id) + " AND " + (labeled ? "labeled" : "NOT labeled") +
-        " ORDER BY item_id");
+        tx.quote(project_id) +
+        // Each walks the project's own range of a partial index (labeling's migration 0007):
+        // items_labeled_idx by item_id, items_claim_idx by item_id + 0.
+        (labeled ? " AND labeled ORDER BY item_id" : " AND unlabeled ORDER BY item_id + 0"));
     const std::string fetch = "FETCH FORWARD " + std::to_string(batch_rows) + " FROM items_cur";
     ItemBatch batch;
     for (;;) {

@@ -353,6 +353,79 @@ TEST_F(DlManagerE2E, AppliesTheModelWhenStoredPredictionsDoNotCoverEveryItem) {
   }
 }
 
+// The entries read a project's labeled and unlabeled items by their own index ranges and
+// merge them in item order: with another project's items between its own, and labeled
+// and unlabeled items interleaved, every entry still lists exactly this project's items,
+// in item order, each with its own state.
+TEST_F(DlManagerE2E, EntriesListOnlyTheProjectsItemsInItemOrderWhateverTheirMix) {
+  auto seeded = fixture_->Seed({.items = 30, .labeled = 10});
+  fixture_->Seed({.name = "other", .items = 20, .labeled = 5});
+  std::map<int64_t, bool> labeled;  // item → labeled, for the exported project
+  std::map<int64_t, int> labels;    // item → label rows
+  fixture_->pool().Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const auto p = seeded.project_id;
+    // Three more items after the other project's; labeled and unlabeled interleaved.
+    tx.exec_params(
+        "INSERT INTO labeling.items (project_id, external_id, features) SELECT $1, 'late-' || g, "
+        "'{0.5,0.25,0,1}' FROM generate_series(1, 3) g",
+        p);
+    tx.exec_params(
+        "UPDATE labeling.items SET status = 'unlabeled', judgements = 0, consensus = NULL "
+        "WHERE project_id = $1 AND external_id IN ('ext-2', 'ext-5')",
+        p);
+    tx.exec_params(
+        "UPDATE labeling.items SET status = 'labeled', judgements = 1, consensus = '{b}' "
+        "WHERE project_id = $1 AND external_id IN ('ext-14', 'ext-22', 'late-2')",
+        p);
+    for (const auto& row : tx.exec_params(
+             "SELECT id, status = 'labeled' FROM labeling.items WHERE project_id = $1", p)) {
+      labeled[row[0].as<int64_t>()] = row[1].as<bool>();
+    }
+    for (const auto& row : tx.exec_params(
+             "SELECT item_id, count(*) FROM labeling.labels WHERE project_id = $1 GROUP BY 1", p)) {
+      labels[row[0].as<int64_t>()] = row[1].as<int>();
+    }
+    tx.commit();
+    return 0;
+  });
+  ASSERT_EQ(labeled.size(), 33u);
+
+  auto svc = Start();
+  auto stub = StubOf(*svc);
+  v1::RequestDownloadResponse r;
+  ASSERT_TRUE(Request(*stub, seeded.project_id, seeded.model_id, &r).ok());
+  auto d = WaitStatus(*stub, r.download().download_id(), v1::DOWNLOAD_STATUS_AVAILABLE);
+  ASSERT_EQ(d.status(), v1::DOWNLOAD_STATUS_AVAILABLE) << d.message() << svc->Log();
+  auto entries = OpenAndVerify(SaveArchive(*stub, d.download_id(), "mix.zip"));
+
+  // timestamps.json: every item once per label (once when it has none), in item order.
+  std::vector<int64_t> order;
+  std::map<int64_t, int> records;
+  for (const auto& t : json::parse(entries["timestamps.json"])) {
+    const int64_t item = t["item_id"];
+    if (order.empty() || order.back() != item) order.push_back(item);
+    ++records[item];
+    ASSERT_TRUE(labeled.count(item)) << "item " << item << " is not the project's";
+    EXPECT_EQ(t["labeled"].get<bool>(), labeled.at(item)) << t;
+    EXPECT_EQ(t["annotator"].is_null(), labels.count(item) == 0) << t;
+  }
+  std::vector<int64_t> want;
+  for (const auto& [item, is_labeled] : labeled) want.push_back(item);
+  EXPECT_EQ(order, want);
+  for (const auto& [item, n] : records) EXPECT_EQ(n, std::max(1, labels[item])) << item;
+
+  // human_labels.json and machine_labels.json: the labeled and the unlabeled items.
+  std::vector<int64_t> human, machine, want_human, want_machine;
+  for (const auto& h : json::parse(entries["human_labels.json"])) human.push_back(h["item_id"]);
+  for (const auto& m : json::parse(entries["machine_labels.json"])) machine.push_back(m["item_id"]);
+  for (const auto& [item, is_labeled] : labeled) {
+    (is_labeled ? want_human : want_machine).push_back(item);
+  }
+  EXPECT_EQ(human, want_human);
+  EXPECT_EQ(machine, want_machine);
+}
+
 TEST_F(DlManagerE2E, PandasReadsEveryJsonFileWithDefaultArguments) {
   if (labelloop::testing::Shell("/usr/bin/python3 -c 'import pandas' > /dev/null 2>&1") != 0) {
     GTEST_SKIP() << "python3-pandas is not installed";
