@@ -199,42 +199,23 @@ class RecordsProducer : public EntryProducer {
   int64_t records_ = 0;
 };
 
-// An items cursor and the labels cursor merged with it, for the entries that list
-// items with their labels.
-class ItemsWithLabels : public RecordsProducer {
+// human_labels.json: every labeled item with its annotators and latest label change.
+class HumanLabels : public RecordsProducer {
  public:
-  ItemsWithLabels(pqxx::dbtransaction& tx, std::string entry, const ExportOptions& options,
-                  BuildProgress* progress, const char* items_sql, std::string cursor_prefix)
-      : RecordsProducer(tx, std::move(entry), options, progress),
-        items_sql_(items_sql),
-        prefix_(std::move(cursor_prefix)) {}
+  HumanLabels(pqxx::dbtransaction& tx, const ExportOptions& options, BuildProgress* progress)
+      : RecordsProducer(tx, "human_labels.json", options, progress) {}
 
  protected:
   void OpenCursors(CursorSession& session) override {
-    items_ = std::make_unique<BinaryCursor>(session, prefix_ + "_items", items_sql_, ProjectParam(),
-                                            options_.batch_rows);
-    labels_ = std::make_unique<LabelMerge>(session, prefix_ + "_labels", options_);
+    items_ = std::make_unique<BinaryCursor>(session, "ll_human_items", kLabeledItemsSql,
+                                            ProjectParam(), options_.batch_rows);
+    labels_ = std::make_unique<LabelMerge>(session, "ll_human_labels", options_);
   }
   void CloseCursors() override {
     items_.reset();
     labels_.reset();
   }
 
-  std::unique_ptr<BinaryCursor> items_;
-  std::unique_ptr<LabelMerge> labels_;
-
- private:
-  const char* items_sql_;
-  std::string prefix_;
-};
-
-// human_labels.json: every labeled item with its annotators and latest label change.
-class HumanLabels : public ItemsWithLabels {
- public:
-  HumanLabels(pqxx::dbtransaction& tx, const ExportOptions& options, BuildProgress* progress)
-      : ItemsWithLabels(tx, "human_labels.json", options, progress, kLabeledItemsSql, "ll_human") {}
-
- protected:
   bool WriteItem(std::string* out) override {
     if (!items_->Next()) return false;
     const int64_t item = bin::Int8(items_->Field(kItemId));
@@ -261,6 +242,10 @@ class HumanLabels : public ItemsWithLabels {
     out->push_back('}');
     return true;
   }
+
+ private:
+  std::unique_ptr<BinaryCursor> items_;
+  std::unique_ptr<LabelMerge> labels_;
 };
 
 // timestamps.json: one record per (item, label) for every item; items without a label
