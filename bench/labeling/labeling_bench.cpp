@@ -186,6 +186,9 @@ void Pacer::Close() {
   for (auto* a : left) FireNow(a);
 }
 
+// How long an annotator waits after a failed call or an empty claim before claiming again.
+constexpr std::chrono::milliseconds kBackOff{20};
+
 struct Counters {
   std::atomic<bool> stop{false};
   std::atomic<bool> measuring{false};
@@ -256,12 +259,15 @@ void Drive(std::vector<Annotator*> annotators, int64_t project, grpc::Completion
     }
     const double took = std::chrono::duration<double, std::milli>(Clock::now() - a.started).count();
     bool submit_next = false;
+    bool back_off = false;
     if (!ok || !a.status.ok()) {
+      back_off = true;
       if (++counters.errors < 5) {
         std::cerr << (a.claiming ? "claim: " : "submit: ") << a.status.error_message() << "\n";
       }
     } else if (a.claiming) {
       if (a.claim_resp.items_size() == 0) {
+        back_off = true;
         ++counters.empty;
       } else {
         a.claim_took_ms = took;
@@ -275,6 +281,10 @@ void Drive(std::vector<Annotator*> annotators, int64_t project, grpc::Completion
     if (counters.stop.load() && !submit_next) continue;
     if (submit_next) {
       StartSubmit(a, cq);
+    } else if (back_off) {
+      // A failed call (service down, bad address) or an empty claim (nothing left) fails
+      // again at once: without a pause the annotator would spin and take the machine.
+      a.alarm.Set(cq, std::chrono::system_clock::now() + kBackOff, &a.alarm_event);
     } else if (a.period.count() > 0 && a.due > Clock::now()) {
       pacer.Schedule(&a);
     } else {
