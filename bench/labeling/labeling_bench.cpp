@@ -7,7 +7,9 @@
 // ClaimNext(n = 1) then SubmitLabel, driven asynchronously by two threads, and prints
 // one line of JSON: cycles per second over the measured window, p50/p99 latency (ms)
 // of each call (from the call's start to its completion event), the share of claims over
-// 20 ms and how busy the machine was meanwhile (/proc/stat). With RATE (cycles/s in
+// 20 ms, how busy the machine was meanwhile (/proc/stat) and how fast it was: the CPU
+// time of a fixed piece of work before the run and during it (bench/machine.hpp; on
+// this VM it moves by up to a half between runs). With RATE (cycles/s in
 // all), each annotator starts its cycles on a fixed schedule instead (paced), and a
 // claim's latency counts from when its cycle was due.
 #include <grpcpp/alarm.h>
@@ -299,6 +301,9 @@ void Drive(std::vector<Annotator*> annotators, int64_t project, grpc::Completion
 int Run(const std::string& addr, int64_t project, int clients, double seconds, double warmup,
         double rate) {
   Counters counters;
+  // The machine's speed before the load starts (median of 5 fixed-work timings).
+  std::vector<double> idle_work;
+  for (int i = 0; i < 5; ++i) idle_work.push_back(labelloop::bench::FixedWorkMicros());
   std::vector<Annotator> annotators(static_cast<size_t>(clients));
   const auto start_at = Clock::now();
   for (int c = 0; c < clients; ++c) {
@@ -333,8 +338,18 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
   counters.measuring = true;
   const auto machine0 = labelloop::bench::MachineCpu();
   auto start = Clock::now();
+  // The machine's speed during the run: the fixed work timed four times a second (about
+  // 1 % of a core), in CPU time, so waiting for a core does not count.
+  std::vector<double> loaded_work;
+  std::thread probe([&] {
+    while (counters.measuring.load()) {
+      loaded_work.push_back(labelloop::bench::FixedWorkMicros());
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  });
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   counters.measuring = false;
+  probe.join();
   const double busy = labelloop::bench::BusyPercent(machine0, labelloop::bench::MachineCpu());
   auto elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   counters.stop = true;
@@ -363,12 +378,13 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
   std::printf(
       "{\"cycles\":%ld,\"seconds\":%.2f,\"cycles_per_s\":%.1f,\"claim_p50_ms\":%.2f,"
       "\"claim_p99_ms\":%.2f,\"submit_p50_ms\":%.2f,\"submit_p99_ms\":%.2f,\"errors\":%ld,"
-      "\"empty_claims\":%ld,\"claims_over_20ms_pct\":%.2f,\"machine_busy_pct\":%.1f%s}\n",
+      "\"empty_claims\":%ld,\"claims_over_20ms_pct\":%.2f,\"machine_busy_pct\":%.1f,"
+      "\"fixed_work_idle_us\":%.0f,\"fixed_work_us\":%.0f%s}\n",
       total, elapsed, static_cast<double>(total) / elapsed, Percentile(claims, 0.50),
       Percentile(claims, 0.99), Percentile(submits, 0.50), Percentile(submits, 0.99),
       counters.errors.load(), counters.empty.load(),
       claims.empty() ? 0.0 : 100.0 * static_cast<double>(slow) / static_cast<double>(claims.size()),
-      busy,
+      busy, Percentile(idle_work, 0.5), Percentile(loaded_work, 0.5),
       // Paced: how late cycles started after they were due (the load generator's own
       // delay, inside the claim latencies above).
       lags.empty() ? ""
