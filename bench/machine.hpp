@@ -2,9 +2,14 @@
 #pragma once
 
 #include <time.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +32,51 @@ inline std::pair<double, double> MachineCpu() {
 inline double BusyPercent(std::pair<double, double> before, std::pair<double, double> after) {
   const double total = after.second - before.second;
   return total > 0 ? 100.0 * (after.first - before.first) / total : 0.0;
+}
+
+// CPU seconds used so far by the processes of each group, a group being the processes
+// whose command line starts with one of its prefixes (e.g. "postgres:" for PostgreSQL's
+// backends and background processes, "labelloop-labeling" for a service; a prefix
+// without '/' is matched against the program's base name too). Read from /proc; a
+// process that exits between two readings takes its CPU time with it.
+inline std::map<std::string, double> GroupCpuSeconds(
+    const std::map<std::string, std::vector<std::string>>& groups) {
+  std::map<std::string, double> out;
+  for (const auto& [name, prefixes] : groups) out[name] = 0;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = entry.path().filename();
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmd_file(entry.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(cmd_file)), std::istreambuf_iterator<char>());
+    const std::string program = cmd.substr(0, cmd.find('\0'));
+    const std::string base = program.substr(program.rfind('/') + 1);
+    for (const auto& [name, prefixes] : groups) {
+      bool match = false;
+      for (const auto& prefix : prefixes) {
+        match = match || cmd.rfind(prefix, 0) == 0 || base.rfind(prefix, 0) == 0;
+      }
+      if (!match) continue;
+      std::ifstream stat_file(entry.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(stat_file)),
+                       std::istreambuf_iterator<char>());
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos) break;
+      std::istringstream fields(stat.substr(close + 2));
+      std::string field;
+      double utime = 0;
+      double stime = 0;
+      // After the command: state (3rd field of the line) ... utime (14th), stime (15th).
+      for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14) utime = std::stod(field);
+        if (i == 15) stime = std::stod(field);
+      }
+      out[name] += (utime + stime) / ticks;
+      break;
+    }
+  }
+  return out;
 }
 
 // CPU time (µs) that the calling thread takes for one fixed piece of work (integer

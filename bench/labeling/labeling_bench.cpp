@@ -9,7 +9,8 @@
 // of each call (from the call's start to its completion event), the share of claims over
 // 20 ms, how busy the machine was meanwhile (/proc/stat) and how fast it was: the CPU
 // time of a fixed piece of work before the run and during it (bench/machine.hpp; on
-// this VM it moves by up to a half between runs). With RATE (cycles/s in
+// this VM it moves by up to a half between runs) and the CPU time per cycle of PostgreSQL,
+// the service, the load generator and Redis (from /proc). With RATE (cycles/s in
 // all), each annotator starts its cycles on a fixed schedule instead (paced), and a
 // claim's latency counts from when its cycle was due.
 #include <grpcpp/alarm.h>
@@ -23,6 +24,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -283,12 +285,12 @@ void Drive(std::vector<Annotator*> annotators, int64_t project, grpc::Completion
     if (counters.stop.load() && !submit_next) continue;
     if (submit_next) {
       StartSubmit(a, cq);
+    } else if (a.period.count() > 0 && a.due > Clock::now()) {
+      pacer.Schedule(&a);
     } else if (back_off) {
       // A failed call (service down, bad address) or an empty claim (nothing left) fails
       // again at once: without a pause the annotator would spin and take the machine.
       a.alarm.Set(cq, std::chrono::system_clock::now() + kBackOff, &a.alarm_event);
-    } else if (a.period.count() > 0 && a.due > Clock::now()) {
-      pacer.Schedule(&a);
     } else {
       StartClaim(a, project, cq, counters.measuring.load());
     }
@@ -335,7 +337,15 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
                          std::ref(pacer));
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+  // Who used the CPU during the run: PostgreSQL (backends and background work), the
+  // service, this load generator, Redis.
+  const std::map<std::string, std::vector<std::string>> groups = {
+      {"postgres", {"postgres:", "postgres"}},
+      {"labeling", {"labelloop-labeling"}},
+      {"load_generator", {"labeling_bench"}},
+      {"redis", {"redis-server"}}};
   counters.measuring = true;
+  const auto groups0 = labelloop::bench::GroupCpuSeconds(groups);
   const auto machine0 = labelloop::bench::MachineCpu();
   auto start = Clock::now();
   // The machine's speed during the run: the fixed work timed four times a second (about
@@ -351,6 +361,7 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
   counters.measuring = false;
   probe.join();
   const double busy = labelloop::bench::BusyPercent(machine0, labelloop::bench::MachineCpu());
+  const auto groups1 = labelloop::bench::GroupCpuSeconds(groups);
   auto elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   counters.stop = true;
   pacer.Close();
@@ -373,18 +384,25 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
     submits.insert(submits.end(), a.submit_ms.begin(), a.submit_ms.end());
     total += a.cycles;
   }
+  std::string cpu_per_cycle;
+  for (const auto& [name, used] : groups1) {
+    cpu_per_cycle +=
+        (cpu_per_cycle.empty() ? "" : ",") + ("\"" + name + "\":") +
+        std::to_string(static_cast<long>(
+            total > 0 ? (used - groups0.at(name)) * 1e6 / static_cast<double>(total) : 0));
+  }
   // The share of claims over the goal's 20 ms: how far the p99 is from it.
   const auto slow = std::count_if(claims.begin(), claims.end(), [](double ms) { return ms > 20; });
   std::printf(
       "{\"cycles\":%ld,\"seconds\":%.2f,\"cycles_per_s\":%.1f,\"claim_p50_ms\":%.2f,"
       "\"claim_p99_ms\":%.2f,\"submit_p50_ms\":%.2f,\"submit_p99_ms\":%.2f,\"errors\":%ld,"
       "\"empty_claims\":%ld,\"claims_over_20ms_pct\":%.2f,\"machine_busy_pct\":%.1f,"
-      "\"fixed_work_idle_us\":%.0f,\"fixed_work_us\":%.0f%s}\n",
+      "\"fixed_work_idle_us\":%.0f,\"fixed_work_us\":%.0f,\"cpu_us_per_cycle\":{%s}%s}\n",
       total, elapsed, static_cast<double>(total) / elapsed, Percentile(claims, 0.50),
       Percentile(claims, 0.99), Percentile(submits, 0.50), Percentile(submits, 0.99),
       counters.errors.load(), counters.empty.load(),
       claims.empty() ? 0.0 : 100.0 * static_cast<double>(slow) / static_cast<double>(claims.size()),
-      busy, Percentile(idle_work, 0.5), Percentile(loaded_work, 0.5),
+      busy, Percentile(idle_work, 0.5), Percentile(loaded_work, 0.5), cpu_per_cycle.c_str(),
       // Paced: how late cycles started after they were due (the load generator's own
       // delay, inside the claim latencies above).
       lags.empty() ? ""
