@@ -89,6 +89,7 @@ during() {  # during BEFORE: what ran since the counts BEFORE
 }
 cycles=()
 tps=()
+closed_p99=()
 for run in $(seq 1 "$RUNS"); do
     t="$(pgbench -n -N -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" "$URL/pgbench" 2>/dev/null |
         awk '/^tps = / {print $3; exit}')"
@@ -96,6 +97,7 @@ for run in $(seq 1 "$RUNS"); do
     before="$(vacuum_counts)"
     line="$("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" "$CLIENTS" "$SECONDS_PER_RUN" 3)"
     cycles+=("$(echo "$line" | sed -E 's/.*"cycles_per_s":([0-9.]+).*/\1/')")
+    closed_p99+=("$(echo "$line" | sed -E 's/.*"claim_p99_ms":([0-9.]+).*/\1/')")
     echo "run $run: pgbench -N tps=$t  labeling $line  load $(cut -d" " -f1 /proc/loadavg); $(during "$before")"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -124,5 +126,6 @@ done
 echo "single annotator: $("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" 1 "$SECONDS_PER_RUN" 1)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "median: labeling cycles/s=$mc  pgbench -N tps=$mt  ratio=$(echo "scale=3; $mc / $mt" | bc)  (goal >= 0.4)"
+echo "closed loop: ClaimNext p99 median $(median "${closed_p99[@]}") ms over $RUNS runs (goal <= 20)"
 echo "paced at the goal's rate: ClaimNext p99 median $(median "${paced_p99[@]}") ms over $PACED_RUNS runs, $(printf '%s\n' "${paced_p99[@]}" | awk '$1 <= 20 {n++} END {print n+0}') of them <= 20 ms (goal <= 20)"
 echo "labeled so far: $(psql -tA "$URL/labelloop" -c "SELECT count(*) FROM labeling.items WHERE status = 'labeled'") of $ITEMS"
