@@ -35,9 +35,9 @@ inline double BusyPercent(std::pair<double, double> before, std::pair<double, do
 }
 
 // CPU seconds used so far by the processes of each group, a group being the processes
-// whose command line starts with one of its prefixes (e.g. "postgres:" for PostgreSQL's
-// backends and background processes, "labelloop-labeling" for a service; a prefix
-// without '/' is matched against the program's base name too). Read from /proc; a
+// whose command line or program base name starts with one of its prefixes (e.g.
+// "postgres" for PostgreSQL's server, backends and background processes, whose titles read
+// "postgres: ..."; "labelloop-labeling" for a service). Read from /proc; a
 // process that exits between two readings takes its CPU time with it.
 inline std::map<std::string, double> GroupCpuSeconds(
     const std::map<std::string, std::vector<std::string>>& groups) {

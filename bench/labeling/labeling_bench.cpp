@@ -340,7 +340,7 @@ int Run(const std::string& addr, int64_t project, int clients, double seconds, d
   // Who used the CPU during the run: PostgreSQL (backends and background work), the
   // service, this load generator, Redis.
   const std::map<std::string, std::vector<std::string>> groups = {
-      {"postgres", {"postgres:", "postgres"}},
+      {"postgres", {"postgres"}},
       {"labeling", {"labelloop-labeling"}},
       {"load_generator", {"labeling_bench"}},
       {"redis", {"redis-server"}}};

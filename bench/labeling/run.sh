@@ -87,6 +87,9 @@ during() {  # during BEFORE: what ran since the counts BEFORE
         psql -tA "$URL/labelloop" -c "SELECT ', vacuum still running: ' || phase
           FROM pg_stat_progress_vacuum WHERE relid = 'labeling.items'::regclass")"
 }
+json_number() {  # json_number KEY LINE: the number after "KEY": in labeling_bench's line
+    echo "$2" | sed -E "s/.*\"$1\":([0-9.]+).*/\1/"
+}
 cycles=()
 tps=()
 closed_p99=()
@@ -96,8 +99,8 @@ for run in $(seq 1 "$RUNS"); do
     tps+=("$t")
     before="$(vacuum_counts)"
     line="$("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" "$CLIENTS" "$SECONDS_PER_RUN" 3)"
-    cycles+=("$(echo "$line" | sed -E 's/.*"cycles_per_s":([0-9.]+).*/\1/')")
-    closed_p99+=("$(echo "$line" | sed -E 's/.*"claim_p99_ms":([0-9.]+).*/\1/')")
+    cycles+=("$(json_number cycles_per_s "$line")")
+    closed_p99+=("$(json_number claim_p99_ms "$line")")
     echo "run $run: pgbench -N tps=$t  labeling $line  load $(cut -d" " -f1 /proc/loadavg); $(during "$before")"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -115,7 +118,7 @@ paced_p99=()
 for run in $(seq 1 "$PACED_RUNS"); do
     before="$(vacuum_counts)"
     line="$("$BUILD_DIR/bin/labeling_bench" run "$ADDR" "$PROJECT" "$CLIENTS" "$SECONDS_PER_RUN" 3 "$goal_rate")"
-    paced_p99+=("$(echo "$line" | sed -E 's/.*"claim_p99_ms":([0-9.]+).*/\1/')")
+    paced_p99+=("$(json_number claim_p99_ms "$line")")
     echo "paced run $run at 0.4 x pgbench -N = $goal_rate cycles/s: $line; $(during "$before")"
 done
 for fraction in $SWEEP; do

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -226,9 +225,6 @@ TEST(LabelingBatch, SubmitBatchWritesOnlyWhatSubmitLabelWouldAccept) {
   EXPECT_EQ(h.Count("SELECT sum(labeled) FROM labeling.label_counts WHERE project_id = " + p), 3);
 }
 
-// 32 annotators through a service that runs one claim batch and one submit batch at a
-// time, so nearly every call is combined with others: every item labeled exactly once,
-// never two live leases on an item at once, every label the one its annotator sent.
 // Migration 0008: leases churns (a row per claim+submit cycle), so ANALYZE of it samples a
 // handful of live rows among thousands of dead ones, and plans built from that read every
 // lease. With no column statistics on leases and key lookups only in the claim and submit
@@ -293,10 +289,12 @@ TEST(LabelingBatch, ClaimsKeepKeyLookupsWhateverAnalyzeSawOfLeases) {
   const long read = blocks("Shared Hit Blocks") + blocks("Shared Read Blocks");
   EXPECT_GE(read, 0) << plan;
   EXPECT_LT(read, 120) << plan;
-  std::cout << "pages read by one claim: " << read << "\n";
   EXPECT_EQ(h.Count("SELECT count(*) FROM labeling.leases WHERE annotator = 'probe'"), 1);
 }
 
+// 32 annotators through a service that runs one claim batch and one submit batch at a
+// time, so nearly every call is combined with others: every item labeled exactly once,
+// never two live leases on an item at once, every label the one its annotator sent.
 TEST(LabelingBatch, RacingAnnotatorsThroughCombinedCallsLabelEveryItemOnce) {
   LabelingHarness h;
   START_OR_SKIP(h, {"--claim-batches", "1", "--submit-batches", "1", "--batch-max", "16"});
