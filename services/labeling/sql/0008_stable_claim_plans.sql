@@ -46,7 +46,10 @@ DROP INDEX leases_project_annotator_idx;
 --    took it at random. claim_items and claim_batch as in 0004 and 0006, but for three
 --    conditions written so that only the lookup by key can use an index: the earliest
 --    expiry by the item id range (project_id + 0), an annotator's lease on an item by the
---    item (annotator || ''), and the expired leases of the locked items by their ids.
+--    item (annotator || ''), and the expired leases of the locked items by their ids. The
+--    test for an annotator's lease stays a subquery run per item (OFFSET 0 keeps the
+--    planner from turning it into an anti join), so it is always the lookup of that item's
+--    leases: as a join, a scan of all of leases_pkey cost the planner the same.
 CREATE OR REPLACE FUNCTION claim_items(p_project bigint, p_annotator text, p_n integer,
                             p_lease_seconds integer, p_ranked bigint[], p_from bigint)
 RETURNS TABLE (item_id bigint, token uuid, claimed_at timestamptz, expires_at timestamptz,
@@ -125,7 +128,8 @@ BEGIN
           AND (SELECT count(*) FROM labeling.leases l
                WHERE l.item_id = i.id AND l.expires_at > v_now) < v_k - i.judgements
           AND NOT EXISTS (SELECT 1 FROM labeling.leases l WHERE l.item_id = i.id
-                            AND l.annotator || '' = p_annotator AND l.expires_at > v_now)
+                            AND l.annotator || '' = p_annotator AND l.expires_at > v_now
+                          OFFSET 0)
           AND (v_k = 1 OR NOT EXISTS (SELECT 1 FROM labeling.labels lb WHERE lb.item_id = i.id
                                         AND lb.annotator = p_annotator))
           AND NOT EXISTS (SELECT 1 FROM labeling.skips s WHERE s.item_id = i.id
@@ -145,7 +149,8 @@ BEGIN
         AND (SELECT count(*) FROM labeling.leases l
              WHERE l.item_id = i.id AND l.expires_at > v_now) < v_k - i.judgements
         AND NOT EXISTS (SELECT 1 FROM labeling.leases l WHERE l.item_id = i.id
-                          AND l.annotator || '' = p_annotator AND l.expires_at > v_now)
+                          AND l.annotator || '' = p_annotator AND l.expires_at > v_now
+                          OFFSET 0)
         AND (v_k = 1 OR NOT EXISTS (SELECT 1 FROM labeling.labels lb WHERE lb.item_id = i.id
                                       AND lb.annotator = p_annotator))
         AND NOT EXISTS (SELECT 1 FROM labeling.skips s WHERE s.item_id = i.id
@@ -167,7 +172,8 @@ BEGIN
       JOIN labeling.items i ON i.id = x.id
       WHERE i.status = 'unlabeled'
         AND NOT EXISTS (SELECT 1 FROM labeling.leases l WHERE l.item_id = x.id
-                          AND l.annotator || '' = p_annotator AND l.expires_at > v_now)
+                          AND l.annotator || '' = p_annotator AND l.expires_at > v_now
+                          OFFSET 0)
         AND (SELECT count(*) FROM labeling.leases l
              WHERE l.item_id = x.id AND l.expires_at > v_now) < v_k - i.judgements
         AND NOT EXISTS (SELECT 1 FROM labeling.labels lb WHERE lb.item_id = x.id
